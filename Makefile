@@ -1,0 +1,51 @@
+# mmdgpp: two commands.
+#   make quickstart   set up .venv (first time) and run the quickstart
+#   make test         set up .venv (first time) and run every test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.mmdgpp-complete
+# The torch/torchvision pair is pinned here (not in pyproject.toml): it is the pair that works with
+# open_clip on CPU machines and on CUDA 13 GPUs. Other CUDA builds: see README, "Other torch builds".
+TORCH  ?= torch==2.14.1 torchvision==0.29.1
+export HF_HUB_OFFLINE ?= 1
+export PYTHONHASHSEED := 0
+
+.PHONY: install quickstart test test-notebooks test-sync test-pytest readme html clean-venv
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet $(TORCH) -e '.[dev]'
+	$(BIN)/python -c "import torch, torchvision, open_clip, nbdev, papermill, captum, ipywidgets, seaborn"
+	touch $(STAMP)
+
+quickstart: install
+	$(BIN)/mmdgpp quickstart
+
+# notebooks and package in sync, README in sync, notebook tests, then pytest (its summary line is last)
+test: install test-sync test-notebooks test-pytest
+
+test-sync: install
+	@before="$$(git status --porcelain | sort)"; \
+	$(BIN)/nbdev-clean >/dev/null && $(BIN)/nbdev-export >/dev/null; \
+	after="$$(git status --porcelain | sort)"; \
+	if [ "$$before" != "$$after" ]; then echo "nbdev-clean/nbdev-export changed files: notebooks and mmdgpp/ are out of sync"; git status --short; exit 1; fi
+	@echo "notebooks, package: in sync"
+
+test-notebooks: install
+	$(BIN)/nbdev-test --n-workers 2 --timing
+
+test-pytest: install
+	$(BIN)/python -m pytest -q tests
+
+readme: install
+	$(BIN)/python -m mmdgpp.docs readme
+
+html: install
+	$(BIN)/python -m mmdgpp.docs html
+
+clean-venv:
+	rm -rf $(VENV)
