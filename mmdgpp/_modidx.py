@@ -2,6 +2,7 @@
 
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': 'https://github.com/mmdgpp/mmdgpp', 'lib_path': 'mmdgpp'},
   'syms': { 'mmdgpp.cli': { 'mmdgpp.cli._info': ('cli.html#_info', 'mmdgpp/cli.py'),
+                            'mmdgpp.cli._module_commands': ('cli.html#_module_commands', 'mmdgpp/cli.py'),
                             'mmdgpp.cli.build_parser': ('cli.html#build_parser', 'mmdgpp/cli.py'),
                             'mmdgpp.cli.command': ('cli.html#command', 'mmdgpp/cli.py'),
                             'mmdgpp.cli.main': ('cli.html#main', 'mmdgpp/cli.py')},
