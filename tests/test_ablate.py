@@ -1,0 +1,174 @@
+"Ablation batches end to end: papermill subprocesses, a killed driver, failures, shards, the real templates, the summary."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pandas as pd
+import pytest
+from conftest import ROOT, BIN, run_cli
+from mmdgpp.ablate import write_toy_template, load_grid, expand, template_parameters, collect
+from mmdgpp.cli import main
+
+ABL = ROOT/'ablations'
+TEMPLATES = ['component', 'missing', 'limited']
+
+
+def _toy_grid(d: Path, axes: str, base: str = '{}', timeout: int = 120) -> Path:
+    write_toy_template(d/'toy.ipynb')
+    g = d/'grid.yaml'
+    g.write_text(f'template: toy.ipynb\ntimeout: {timeout}\nbase: {base}\naxes:\n{axes}')
+    return g
+
+
+def _score(a, b, seed): return b * (1 + seed) + {'x': 0, 'y': 10, 'z': 20}[a]
+
+
+def _results(batch: Path) -> pd.DataFrame:
+    return pd.read_csv(batch/'results.csv')
+
+
+def _alive(pid):
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    try:  # a zombie (exited, not yet reaped) counts as gone
+        return Path(f'/proc/{pid}/stat').read_text().split(')')[-1].split()[0] != 'Z'
+    except OSError: return False
+
+
+def _descendants(pid):
+    import psutil
+    try: return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess: return []
+
+
+def test_interrupted_batch_resumes_without_loss_or_double_count(tmp_path):
+    g = _toy_grid(tmp_path, '  A: [x, y]\n  SEED: [0, 1]\n', base='{B: 2.0, SLEEP: 1.5}')
+    batch = tmp_path/'batch'
+    cmd = [str(BIN/'mmdgpp'), 'ablate', str(g), '--out', str(batch), '--no-progress']
+    drv = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0, kids = time.time(), set()
+    while not list(batch.glob('*/metrics.json')):
+        assert drv.poll() is None, drv.communicate()
+        assert time.time() - t0 < 120, 'the first run did not finish'
+        kids |= set(_descendants(drv.pid)); time.sleep(0.05)
+    kids |= set(_descendants(drv.pid))
+    drv.kill(); drv.wait()                                       # SIGKILL: no chance to clean up
+    first = next(batch.glob('*/metrics.json'))
+    first_mtime = first.stat().st_mtime
+    # the kernels the dead driver started exit on their own (ipykernel watches its parent)
+    t1 = time.time()
+    while any(_alive(k) for k in kids) and time.time() - t1 < 20: time.sleep(0.2)
+    assert not [k for k in kids if _alive(k)], 'kernels of the killed driver are still running'
+    # the driver died before updating results.csv; the run folders say where the batch stands
+    df = collect(batch, expand(load_grid(g)), write=False)
+    assert len(df) == 4 and (df.status == 'ok').sum() == 1, df[['run', 'status']]
+    assert set(df.status) <= {'ok', 'incomplete', 'pending'}
+
+    r = run_cli('ablate', g, '--out', batch, '--no-progress', timeout=300)
+    assert r.returncode == 0, r.stderr
+    df = _results(batch)
+    assert sorted(df.run) == sorted(x.name for x in expand(load_grid(g)))   # every run, exactly once
+    assert df.run.is_unique and (df.status == 'ok').all()
+    assert df.score.tolist() == [_score(a, 2.0, s) for a, s in zip(df.A, df.SEED)]
+    assert first.stat().st_mtime == first_mtime                  # the finished run was not executed again
+    assert {str(Path(p).parent) for p in df.python} == {str(BIN)}  # the kernels ran this environment's interpreter
+    assert '4 runs: ok 4' in r.stdout
+    # nothing left to do: a third call executes nothing and the table is unchanged
+    before = {p: p.stat().st_mtime for p in batch.glob('*/status.json')}
+    assert run_cli('ablate', g, '--out', batch, '--no-progress').returncode == 0
+    assert {p: p.stat().st_mtime for p in batch.glob('*/status.json')} == before
+    assert _results(batch).equals(df)
+
+
+def test_failing_run_is_recorded_and_the_batch_goes_on(tmp_path):
+    g = _toy_grid(tmp_path, '  A: [x, y]\n  FAIL: [false, true]\n', base='{B: 1.0}')
+    batch = tmp_path/'batch'
+    r = run_cli('ablate', g, '--out', batch, '--no-progress', timeout=300)
+    assert r.returncode == 1, r.stderr                           # some runs failed: exit 1, not a usage error
+    df = _results(batch)
+    assert df.status.tolist() == ['ok', 'failed', 'ok', 'failed']
+    bad = df[df.FAIL]
+    assert set(bad.error) == {'ValueError'}
+    assert bad.message.tolist() == ['deliberate failure for A=x', 'deliberate failure for A=y']
+    assert df[~df.FAIL].score.tolist() == [_score('x', 1.0, 0), _score('y', 1.0, 0)]
+    for run in bad.run:                                          # the executed notebook is the error log
+        nb = json.loads((batch/run/'toy.ipynb').read_text())
+        errs = [o for c in nb['cells'] for o in c.get('outputs', []) if o.get('output_type') == 'error']
+        assert errs and errs[0]['ename'] == 'ValueError'
+        assert not (batch/run/'metrics.json').exists()
+    assert 'failed 2' in r.stdout and 'deliberate failure for A=x' in r.stdout
+    # --skip-failed leaves them; a plain re-run executes only the failed ones again
+    ok_mtimes = {run: (batch/run/'metrics.json').stat().st_mtime for run in df[~df.FAIL].run}
+    assert run_cli('ablate', g, '--out', batch, '--no-progress', '--skip-failed').returncode == 1
+    assert run_cli('ablate', g, '--out', batch, '--no-progress').returncode == 1
+    assert {run: (batch/run/'metrics.json').stat().st_mtime for run in ok_mtimes} == ok_mtimes
+    assert len(_results(batch)) == 4
+
+
+def test_cell_timeout_fails_the_run(tmp_path):
+    g = _toy_grid(tmp_path, '  A: [x]\n', base='{SLEEP: 60.0}', timeout=2)
+    batch = tmp_path/'batch'
+    t = time.time()
+    r = run_cli('ablate', g, '--out', batch, '--no-progress', timeout=120)
+    assert r.returncode == 1 and time.time() - t < 45
+    df = _results(batch)
+    assert df.status.tolist() == ['failed'] and 'Timeout' in df.error[0], df.error[0]
+
+
+def test_shards_partition_the_grid_and_jobs_run_in_parallel(tmp_path):
+    g = _toy_grid(tmp_path, '  A: [x, y, z]\n  SEED: [0, 1]\n', base='{B: 3.0}')
+    batch = tmp_path/'batch'
+    everything = [x.name for x in expand(load_grid(g))]
+    shards = []
+    for k in range(4):
+        r = run_cli('ablate', g, '--out', batch, '--list', '--shard', f'{k}/4')
+        assert r.returncode == 0, r.stderr
+        shards.append([l.split()[1] for l in r.stdout.splitlines()])
+    assert sorted(sum(shards, [])) == sorted(everything)         # each run in exactly one shard
+    assert [len(s) for s in shards] == [2, 2, 1, 1]
+    assert shards == [everything[k::4] for k in range(4)]      # deterministic: every 4th run of the grid's order
+    # two array tasks on one batch folder; the first with two worker processes, each pinned to one "GPU"
+    r0 = run_cli('ablate', g, '--out', batch, '--no-progress', '--shard', '0/2', '--jobs', '2', '--gpus', '5,7', timeout=300)
+    assert r0.returncode == 0, r0.stderr
+    df = _results(batch)
+    assert sorted(df.run[df.status == 'ok']) == sorted(everything[0::2])
+    assert set(df.status[~df.run.isin(everything[0::2])]) == {'pending'}
+    pinned = {json.loads((batch/run/'status.json').read_text())['cuda_visible_devices'] for run in everything[0::2]}
+    assert pinned <= {'5', '7'} and pinned
+    r1 = run_cli('ablate', g, '--out', batch, '--no-progress', '--shard', '1/2', timeout=300)
+    assert r1.returncode == 0, r1.stderr
+    df = _results(batch)
+    assert (df.status == 'ok').all() and len(df) == 6 and df.run.is_unique
+    assert df.score.tolist() == [_score(a, 3.0, s) for a, s in zip(df.A, df.SEED)]
+
+
+BAD_INPUTS = [
+    # (grid text or None for a missing file, extra args, expected message fragment)
+    (None, [], 'grid file not found'),
+    ('template: toy.ipynb\naxes:\n  A: [x\n', [], 'is not valid YAML'),
+    ('template: toy.ipynb\naxes:\n  NOPE: [1, 2]\n', [], 'unknown parameter "NOPE"'),
+    ('template: toy.ipynb\nbase: {Q: 1}\naxes:\n  A: [x]\n', [], 'unknown parameter "Q"'),
+    ('template: toy.ipynb\naxes:\n  A: [x, w]\n', [], 'A must be one of x | y | z'),
+    ('template: toy.ipynb\naxes:\n  train.lrr: [0.1]\n', [], 'unknown config key "train.lrr"'),
+    ('template: toy.ipynb\naxis:\n  A: [x]\n', [], 'unknown key "axis"'),
+    ('template: nope.ipynb\naxes:\n  A: [x]\n', [], 'template not found'),
+    ('template: toy.ipynb\naxes:\n  A: [x]\n', ['--shard', '4/4'], '--shard must be K/N'),
+    ('template: toy.ipynb\naxes:\n  A: [x]\n', ['--shard', 'two'], '--shard must be K/N'),
+    ('template: toy.ipynb\naxes:\n  A: [x]\n', ['--jobs', '0'], '--jobs must be a positive integer'),
+    ('template: toy.ipynb\naxes:\n  A: [x]\n', ['--set', 'A=y'], 'A is an axis of the grid'),
+    ('template: toy.ipynb\naxes:\n  A: [x]\n', ['--kernel', 'nokernel'], 'no Jupyter kernel named "nokernel"'),
+]
+
+
+@pytest.mark.parametrize('text,args,msg', BAD_INPUTS)
+def test_bad_input_is_one_clear_line(tmp_path, capsys, text, args, msg):
+    write_toy_template(tmp_path/'toy.ipynb')
+    g = tmp_path/'g.yaml'
+    if text is not None: g.write_text(text)
+    assert main(['ablate', str(g), '--out', str(tmp_path/'b'), '--no-progress', *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('error: ') and msg in err and '\n' not in err, err
+    assert not (tmp_path/'b').exists() or not any((tmp_path/'b').glob('*/status.json'))  # nothing ran
+
+
+def test_bad_input_from_the_console_script(tmp_path):
+    r = run_cli('ablate', tmp_path/'missing.yaml')
+    assert r.returncode == 2 and r.stderr.strip() == f'error: grid file not found: {tmp_path/"missing.yaml"}'
