@@ -36,7 +36,7 @@ test-sync: install
 	@echo "notebooks, package: in sync"
 
 test-notebooks: install
-	$(BIN)/nbdev-test --n-workers 2 --timing
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing
 
 test-pytest: install
 	$(BIN)/python -m pytest -q tests
