@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 from conftest import run_cli
 
+from mmdgpp.core import MMDGError
 from mmdgpp.data import synth as S
 from mmdgpp.data.splits import load_benchmark, count_labels
 
@@ -34,7 +35,8 @@ def test_round_trip_through_real_loader(tiny):
         assert len({r.video for r in recs}) == people*(1 + pr.spoofs)
         assert all(sum(r.video == v for r in recs) == pr.frames for v in {r.video for r in recs})
         # the loader's attack types (derived from the paths) are the ones the domain was given
-        assert {r.attack for r in recs} == {'live', *S.DOMAINS[d].attacks[s]}, (d, s)
+        kinds, got = S.DOMAINS[d].attacks[s], {r.attack for r in recs} - {'live'}
+        assert got <= set(kinds) and len(got) == min(len(kinds), people*pr.spoofs), (d, s, got)
         for r in recs:
             m = man[r.npz or r.paths['rgb']]
             assert (r.label, r.attack, r.video) == (int(m['label']), m['attack'], f"{d}/{m['video']}")
@@ -95,40 +97,46 @@ def test_failure_modes_at_tiny_size(tiny):
     assert f['degraded']['auc'] < f['clean']['auc'], f
 
 
-def test_cli_generates_and_reports(tmp_path):
+def test_cli_generates_and_reports(tmp_path, capsys):
+    from mmdgpp.cli import main            # in-process: the same parser and error handling as the console script
     out = tmp_path/'cli'
-    r = run_cli('synth', '--preset', 'tiny', '--size', '32', '--seed', '3', '--out', out)
-    assert r.returncode == 0, r.stderr
-    assert f"synthetic benchmark 'tiny' (seed 3, 32 px) in {out}" in r.stdout
+    assert main(['synth', '--preset', 'tiny', '--size', '32', '--seed', '3', '--out', str(out)]) == 0
+    assert f"synthetic benchmark 'tiny' (seed 3, 32 px) in {out}" in capsys.readouterr().out
     info = json.loads((out/S.MARKER).read_text())
     assert (info['size'], info['seed'], info['counts']['W-test']) == (32, 3, dict(live=12, spoof=24))
     assert Image.open(out/load_benchmark(out, ['W'], ['test'])['W', 'test'][0].paths['ir']).size == (32, 32)
-    r = run_cli('synth', '--preset', 'tiny', '--size', '32', '--seed', '3', '--out', out)
-    assert r.returncode == 0 and 'already holds' in r.stdout
+    assert main(['synth', '--preset', 'tiny', '--size', '32', '--seed', '3', '--out', str(out)]) == 0
+    assert 'already holds' in capsys.readouterr().out
 
 
 @pytest.mark.parametrize('args, message', [
-    (['--preset', 'huge'], "error: unknown synthetic preset 'huge'; valid: tiny, small, medium"),
     (['--preset', 'tiny', '--seed', '-2'], 'error: seed must be a non-negative integer, got -2'),
     (['--preset', 'tiny', '--size', 'big'], "error: image size must be an integer number of pixels, got 'big'"),
     (['--preset', 'tiny', '--size', '8'], 'error: image size must be between 32 and 1024 pixels, got 8'),
     (['--preset', 'tiny', '--workers', '0'], "error: --workers must be a positive integer, got '0'"),
 ])
-def test_cli_bad_arguments(tmp_path, args, message):
-    r = run_cli('synth', *args, '--out', tmp_path/'x')
-    assert r.returncode == 2 and r.stderr.strip() == message and r.stdout == ''
-    assert not (tmp_path/'x').exists()
+def test_cli_bad_arguments(tmp_path, capsys, args, message):
+    from mmdgpp.cli import main
+    assert main(['synth', *args, '--out', str(tmp_path/'x')]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == message and not (tmp_path/'x').exists()
 
 
-def test_cli_bad_output_folders(tmp_path):
+def test_console_script_bad_input_is_one_line(tmp_path):
     (tmp_path/'mine').mkdir(); (tmp_path/'mine'/'notes.txt').write_text('keep me')
-    (tmp_path/'file.txt').write_text('a file')
-    cases = [(tmp_path/'mine', f'error: output folder {tmp_path/"mine"} is not empty and holds no synthetic benchmark (1 entries)'),
-             (tmp_path/'file.txt', f'error: output {tmp_path/"file.txt"} exists and is not a folder'),
-             (tmp_path/'file.txt'/'sub', f'error: cannot create output folder {tmp_path/"file.txt"/"sub"}: Not a directory'),
-             (Path('/proc/mmdgpp-synth'), 'error: cannot create output folder /proc/mmdgpp-synth')]
-    for out, message in cases:
-        r = run_cli('synth', '--preset', 'tiny', '--out', out)
+    cases = [(['--preset', 'huge', '--out', tmp_path/'new'], "error: unknown synthetic preset 'huge'; valid: tiny, small, medium"),
+             (['--preset', 'tiny', '--out', tmp_path/'mine'],
+              f'error: output folder {tmp_path/"mine"} is not empty and holds no synthetic benchmark (1 entries); choose a new or empty folder'),
+             (['--preset', 'tiny', '--out', '/proc/mmdgpp-synth'], 'error: cannot create output folder /proc/mmdgpp-synth: ')]
+    for args, message in cases:
+        r = run_cli('synth', *args)
         lines = r.stderr.strip().splitlines()
-        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), (out, r.stderr)
+        assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith(message) and r.stdout == '', (args, r.stderr)
     assert os.listdir(tmp_path/'mine') == ['notes.txt'] and (tmp_path/'mine'/'notes.txt').read_text() == 'keep me'
+    assert not (tmp_path/'new').exists()
+
+
+def test_output_folder_errors(tmp_path):
+    (tmp_path/'file.txt').write_text('a file')
+    with pytest.raises(MMDGError, match='exists and is not a folder'): S.generate(tmp_path/'file.txt', 'tiny')
+    with pytest.raises(MMDGError, match='cannot create output folder .*: Not a directory'): S.generate(tmp_path/'file.txt'/'sub', 'tiny')

@@ -59,6 +59,8 @@ def main(argv=None):
           f'{s["trainable"]:,} trainable numbers')
     print(f'torch threads: {torch.get_num_threads()}, batch {B}, {a.steps} steps after {a.warmup} warm-up; '
           f'quartiles {q[0] * 1e3:.0f} / {q[1] * 1e3:.0f} / {q[2] * 1e3:.0f} ms, min {min(times) * 1e3:.0f} ms')
+    if hasattr(os, 'getloadavg'):   # other processes on the cores slow multi-threaded steps far more than single-threaded ones
+        print(f'machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (1 min) at the end')
     print(f'forward+backward: {med * 1e3:.0f} ms (median)')
     return med
 
