@@ -624,6 +624,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'mmdgpp.train.trainer._flat': ('train.trainer.html#_flat', 'mmdgpp/train/trainer.py'),
                                       'mmdgpp.train.trainer._seed_worker': ('train.trainer.html#_seed_worker', 'mmdgpp/train/trainer.py'),
                                       'mmdgpp.train.trainer._setup_device': ('train.trainer.html#_setup_device', 'mmdgpp/train/trainer.py'),
+                                      'mmdgpp.train.trainer._train': ('train.trainer.html#_train', 'mmdgpp/train/trainer.py'),
                                       'mmdgpp.train.trainer._write_metrics': ( 'train.trainer.html#_write_metrics',
                                                                                'mmdgpp/train/trainer.py'),
                                       'mmdgpp.train.trainer.add_config_args': ( 'train.trainer.html#add_config_args',

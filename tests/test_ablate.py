@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import ROOT, BIN, run_cli
-from mmdgpp.ablate import write_toy_template, load_grid, expand, template_parameters, collect
+from mmdgpp.ablate import write_toy_template, load_grid, expand, template_parameters, collect, run_summary, study_config
 from mmdgpp.cli import main
 
 ABL = ROOT/'ablations'
@@ -46,15 +46,37 @@ def _main(capsys, *args):
     return code, capsys.readouterr().out
 
 
-def test_interrupted_batch_resumes_without_loss_or_double_count(tmp_path, capsys):
-    g = _toy_grid(tmp_path, '  A: [x, y]\n  SEED: [0, 1]\n', base='{B: 2.0, SLEEP: 1.5}')
-    batch = tmp_path/'batch'
+@pytest.fixture(scope='module')
+def synth_root(tmp_path_factory):
+    "One tiny synthetic benchmark for every SMOKE run of this module (the runs find it through the settings)."
+    root = tmp_path_factory.mktemp('synth')
+    from mmdgpp.data.synth import ensure_synth
+    ensure_synth('tiny', 0, root)
+    return root
+
+
+def _smoke_2x2(d: Path) -> Path:
+    "The quick grid cut to 2 x 2 in SMOKE mode: its first two variants x its first two targets, one seed."
+    import yaml
+    g = yaml.safe_load((ABL/'grids'/'quick.yaml').read_text())
+    g.update(template=str((ABL/'grids'/g['template']).resolve()), timeout=600)
+    g['base']['SMOKE'] = True
+    g['axes'] = {'variant': dict(list(g['axes']['variant'].items())[:2]), 'TARGET': g['axes']['TARGET'][:2]}
+    (d/'smoke.yaml').write_text(yaml.safe_dump(g, sort_keys=False))
+    return d/'smoke.yaml'
+
+
+def test_smoke_grid_end_to_end_interrupted_and_resumed(tmp_path, capsys, monkeypatch, synth_root):
+    monkeypatch.setenv('MMDGPP_SYNTH_ROOT', str(synth_root))
+    g, batch = _smoke_2x2(tmp_path), tmp_path/'batch'
+    runs = expand(load_grid(g))
+    assert len(runs) == 4
     cmd = [str(BIN/'mmdgpp'), 'ablate', str(g), '--out', str(batch), '--no-progress']
     drv = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0, kids = time.time(), set()
     while not list(batch.glob('*/metrics.json')):
         assert drv.poll() is None, drv.communicate()
-        assert time.time() - t0 < 120, 'the first run did not finish'
+        assert time.time() - t0 < 300, 'the first run did not finish'
         kids |= set(_descendants(drv.pid)); time.sleep(0.05)
     kids |= set(_descendants(drv.pid))
     drv.kill(); drv.wait()                                       # SIGKILL: no chance to clean up
@@ -65,24 +87,42 @@ def test_interrupted_batch_resumes_without_loss_or_double_count(tmp_path, capsys
     while any(_alive(k) for k in kids) and time.time() - t1 < 20: time.sleep(0.2)
     assert not [k for k in kids if _alive(k)], 'kernels of the killed driver are still running'
     # the driver died before updating results.csv; the run folders say where the batch stands
-    df = collect(batch, expand(load_grid(g)), write=False)
-    assert len(df) == 4 and (df.status == 'ok').sum() == 1, df[['run', 'status']]
-    assert set(df.status) <= {'ok', 'incomplete', 'pending'}
+    df = collect(batch, runs, write=False)
+    assert (df.status == 'ok').sum() == 1 and set(df.status) <= {'ok', 'incomplete', 'pending'}, df[['run', 'status']]
 
-    code, out = _main(capsys, 'ablate', g, '--out', batch, '--no-progress')
+    code, out = _main(capsys, 'ablate', g, '--out', batch, '--no-progress', '--jobs', '2')
     assert code == 0, out
     df = _results(batch)
-    assert sorted(df.run) == sorted(x.name for x in expand(load_grid(g)))   # every run, exactly once
-    assert df.run.is_unique and (df.status == 'ok').all()
-    assert df.score.tolist() == [_score(a, 2.0, s) for a, s in zip(df.A, df.SEED)]
+    assert sorted(df.run) == sorted(r.name for r in runs) and df.run.is_unique   # every run, exactly once
+    assert (df.status == 'ok').all() and '4 runs: ok 4' in out
     assert first.stat().st_mtime == first_mtime                  # the finished run was not executed again
-    assert {str(Path(p).parent) for p in df.python} == {str(BIN)}  # the kernels ran this environment's interpreter
-    assert '4 runs: ok 4' in out
-    # nothing left to do: a third call executes nothing and the table is unchanged
+    for _, r in df.iterrows():
+        d = batch/r.run
+        m, cfg = json.loads((d/'metrics.json').read_text()), json.loads((d/'config.json').read_text())
+        assert 0 <= m['hter'] <= 1 and 0 <= m['auc'] <= 1 and (r.hter, r.auc) == (m['hter'], m['auc'])
+        assert Path(m['run']['python']).parent == BIN             # the kernel ran this environment's interpreter
+        assert cfg['data']['target'] == r.TARGET == r.target and cfg['data']['protocol'] == r.protocol == 'p1'
+        assert cfg['adapter']['kind'] == {'baseline': 'none'}.get(r.variant, 'u++') and cfg['train']['epochs'] == 1
+        assert (d/'component.ipynb').exists() and (d/'train'/'figures'/'training.png').exists()
+        assert [f.name for f in (d/'figures').glob('roc-*.png')] == [f'roc-p1-{"CPSW".replace(r.TARGET, "")}-{r.TARGET}.png']
+    # nothing left to do: another call executes nothing and the table is unchanged
     before = {p: p.stat().st_mtime for p in batch.glob('*/status.json')}
     assert _main(capsys, 'ablate', g, '--out', batch, '--no-progress')[0] == 0
     assert {p: p.stat().st_mtime for p in batch.glob('*/status.json')} == before
     assert _results(batch).equals(df)
+
+    # the summary notebook on this batch: its numbers are the per-run numbers, averaged by hand here
+    out_dir = run_summary(batch, ABL/'summary.ipynb')
+    for metric in ('hter', 'auc'):
+        st = pd.read_csv(out_dir/f'summary_{metric}.csv').set_index(['variant', 'setting'])
+        for (v, t), x in df.groupby(['variant', 'TARGET'])[metric]:
+            assert st.loc[(v, t), 'mean'] == pytest.approx(x.mean()) and st.loc[(v, t), 'n'] == 1
+        for v, x in df.groupby('variant')[metric]:
+            assert st.loc[(v, 'Avg'), 'mean'] == pytest.approx(x.mean())
+    md = (out_dir/'summary.md').read_text()
+    assert '### HTER (%), p1' in md and '| variant | W | C | Avg |' in md
+    assert all(f'| {v} |' in md for v in df.variant.unique())
+    for f in ('variants_hter.png', 'heatmap_hter.png'): assert (out_dir/'figures'/f).stat().st_size > 5000
 
 
 def test_failing_run_is_recorded_and_the_batch_goes_on(tmp_path, capsys):
@@ -182,3 +222,34 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, text, args, msg):
 def test_bad_input_from_the_console_script(tmp_path):
     r = run_cli('ablate', tmp_path/'missing.yaml')
     assert r.returncode == 2 and r.stderr.strip() == f'error: grid file not found: {tmp_path/"missing.yaml"}'
+
+
+def test_templates_and_grids_are_well_formed():
+    for t in TEMPLATES:
+        nb = json.loads((ABL/f'{t}.ipynb').read_text())
+        code = [c for c in nb['cells'] if c['cell_type'] == 'code']
+        src = lambda c: ''.join(c['source'])
+        ps = template_parameters(ABL/f'{t}.ipynb')                # one parameters cell of commented literals, no widgets
+        assert {'SMOKE', 'SEED', 'OUT_DIR', 'TARGET', 'CONFIG'} <= set(ps)
+        i = next(k for k, c in enumerate(code) if 'parameters' in c['metadata'].get('tags', []))
+        assert 'study_config(' in src(code[i + 1])                # the next cell builds and checks the config
+        assert 'save_results(' in src(code[-1])                   # the last cell records the results
+        assert not any(c.get('outputs') for c in code)            # committed clean
+    counts = dict(quick=16, paper_p1=120, paper_p2=72, paper_p3=36)
+    for name, n in counts.items():
+        g = load_grid(ABL/'grids'/f'{name}.yaml')
+        runs = expand(g)                                          # every name and value checked against the template
+        assert len(runs) == n, name
+        protocol = {'limited': 'p3'}.get(g.template.stem, 'p1')
+        for r in runs:                                            # every run makes a valid config (presets, tasks)
+            p = r.params
+            cfg = study_config(protocol, p['TARGET'], p['SEED'], p['SMOKE'], p['MODEL'], p['ADAPTER'], p['UNCERTAINTY'],
+                               p['PROMPTS'], p['REGRAD'], config={k: v for k, v in p.items() if '.' in k})
+            if name.startswith('paper'):
+                assert (cfg.backbone.name, cfg.backbone.pretrained, cfg.data.source, cfg.train.device) == \
+                       ('ViT-B-16', 'openai', 'real', 'cuda')
+            else:
+                assert (cfg.backbone.name, cfg.data.source, cfg.train.device) == ('mmdg-tiny-64', 'synthetic', 'cpu')
+        if name.startswith('paper'): assert g.axes['SEED'] == [0, 1, 2]
+    full = [r for r in expand(load_grid(ABL/'grids'/'paper_p1.yaml')) if r.labels['variant'] == 'mmdgpp']
+    assert {(r.params['ADAPTER'], r.params['PROMPTS'], r.params['REGRAD']) for r in full} == {('u++', 'adp', 'v4')}

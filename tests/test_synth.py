@@ -78,6 +78,9 @@ def test_interrupted_run_is_not_complete_and_regenerates_identically(tiny, tmp_p
     assert all((tiny/f).read_bytes() == (out/f).read_bytes() for f in files)
     assert S.ensure_synth('tiny', SEED, root=out) == out          # complete: nothing to do
     assert not S.is_complete(out, 'tiny', SEED + 1) and not S.is_complete(out, 'small', SEED)
+    marker = json.loads((out/S.MARKER).read_text())
+    (out/S.MARKER).write_text(json.dumps(dict(marker, version=marker['version'] - 1)))   # made by an older generator
+    assert not S.is_complete(out, 'tiny', SEED)
 
 
 def test_failure_modes_at_tiny_size(tiny):
