@@ -68,6 +68,7 @@ def _smoke_2x2(d: Path) -> Path:
 
 def test_smoke_grid_end_to_end_interrupted_and_resumed(tmp_path, capsys, monkeypatch, synth_root):
     monkeypatch.setenv('MMDGPP_SYNTH_ROOT', str(synth_root))
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')   # one torch thread per kernel: the CI machine's 2 cores are shared
     g, batch = _smoke_2x2(tmp_path), tmp_path/'batch'
     runs = expand(load_grid(g))
     assert len(runs) == 4
@@ -164,17 +165,17 @@ def test_cell_timeout_fails_the_run(tmp_path, capsys):
 
 
 def test_shards_partition_the_grid_and_jobs_run_in_parallel(tmp_path, capsys):
-    g = _toy_grid(tmp_path, '  A: [x, y, z]\n  SEED: [0, 1]\n', base='{B: 3.0}')
+    g = _toy_grid(tmp_path, '  A: [x, y]\n  SEED: [0, 1]\n', base='{B: 3.0}')
     batch = tmp_path/'batch'
     everything = [x.name for x in expand(load_grid(g))]
     shards = []
-    for k in range(4):
-        code, out = _main(capsys, 'ablate', g, '--out', batch, '--list', '--shard', f'{k}/4')
+    for k in range(3):
+        code, out = _main(capsys, 'ablate', g, '--out', batch, '--list', '--shard', f'{k}/3')
         assert code == 0, out
         shards.append([l.split()[1] for l in out.splitlines()])
     assert sorted(sum(shards, [])) == sorted(everything)         # each run in exactly one shard
-    assert [len(s) for s in shards] == [2, 2, 1, 1]
-    assert shards == [everything[k::4] for k in range(4)]      # deterministic: every 4th run of the grid's order
+    assert [len(s) for s in shards] == [2, 1, 1]
+    assert shards == [everything[k::3] for k in range(3)]      # deterministic: every 3rd run of the grid's order
     # two array tasks on one batch folder; the first with two worker processes, each pinned to one "GPU"
     code, out = _main(capsys, 'ablate', g, '--out', batch, '--no-progress', '--shard', '0/2', '--jobs', '2', '--gpus', '5,7')
     assert code == 0, out
@@ -186,7 +187,7 @@ def test_shards_partition_the_grid_and_jobs_run_in_parallel(tmp_path, capsys):
     code, out = _main(capsys, 'ablate', g, '--out', batch, '--no-progress', '--shard', '1/2')
     assert code == 0, out
     df = _results(batch)
-    assert (df.status == 'ok').all() and len(df) == 6 and df.run.is_unique
+    assert (df.status == 'ok').all() and len(df) == 4 and df.run.is_unique
     assert df.score.tolist() == [_score(a, 3.0, s) for a, s in zip(df.A, df.SEED)]
 
 

@@ -129,7 +129,7 @@ def test_console_script_bad_input_is_one_line(tmp_path):
     (tmp_path/'mine').mkdir(); (tmp_path/'mine'/'notes.txt').write_text('keep me')
     cases = [(['--preset', 'huge', '--out', tmp_path/'new'], "error: unknown synthetic preset 'huge'; valid: tiny, small, medium"),
              (['--preset', 'tiny', '--out', tmp_path/'mine'],
-              f'error: output folder {tmp_path/"mine"} is not empty and holds no synthetic benchmark (1 entries); choose a new or empty folder'),
+              f'error: output folder {tmp_path/"mine"} is not empty and holds no synthetic benchmark; choose a new or empty folder'),
              (['--preset', 'tiny', '--out', '/proc/mmdgpp-synth'], 'error: cannot create output folder /proc/mmdgpp-synth: ')]
     for args, message in cases:
         r = run_cli('synth', *args)
