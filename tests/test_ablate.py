@@ -72,7 +72,8 @@ def test_smoke_grid_end_to_end_interrupted_and_resumed(tmp_path, capsys, monkeyp
     g, batch = _smoke_2x2(tmp_path), tmp_path/'batch'
     runs = expand(load_grid(g))
     assert len(runs) == 4
-    cmd = [str(BIN/'mmdgpp'), 'ablate', str(g), '--out', str(batch), '--no-progress']
+    # two jobs: two worker processes, each running one notebook in its own kernel
+    cmd = [str(BIN/'mmdgpp'), 'ablate', str(g), '--out', str(batch), '--no-progress', '--jobs', '2']
     drv = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0, kids = time.time(), set()
     while not list(batch.glob('*/metrics.json')):
@@ -81,12 +82,13 @@ def test_smoke_grid_end_to_end_interrupted_and_resumed(tmp_path, capsys, monkeyp
         kids |= set(_descendants(drv.pid)); time.sleep(0.05)
     kids |= set(_descendants(drv.pid))
     drv.kill(); drv.wait()                                       # SIGKILL: no chance to clean up
+    assert len(kids) >= 4                                        # at least the two workers and their kernels
     first = next(batch.glob('*/metrics.json'))
     first_mtime = first.stat().st_mtime
-    # the kernels the dead driver started exit on their own (ipykernel watches its parent)
+    # the workers watch the driver and exit; their kernels follow (ipykernel watches its parent)
     t1 = time.time()
     while any(_alive(k) for k in kids) and time.time() - t1 < 20: time.sleep(0.2)
-    assert not [k for k in kids if _alive(k)], 'kernels of the killed driver are still running'
+    assert not [k for k in kids if _alive(k)], 'workers or kernels outlived the killed driver'
     # the driver died before updating results.csv; the run folders say where the batch stands
     df = collect(batch, runs, write=False)
     assert (df.status == 'ok').sum() == 1 and set(df.status) <= {'ok', 'incomplete', 'pending'}, df[['run', 'status']]

@@ -162,6 +162,10 @@ def main(argv=None):
     p, r, m = statistics.median(tp), statistics.median(tr), statistics.median(tm)
     n_train = sum(q.numel() for q in params)
     print(f'model: {what}; {len(params)} trainable tensors, {n_train:,} trainable numbers')
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if device.type == 'cpu' and load > cores:
+        print(f'note: load average {load:.1f} on {cores} cores: other processes compete for the CPU; '
+              f'times are inflated (with several torch threads, badly: try --threads 1)')
     print(f'device: {device}, torch threads: {torch.get_num_threads()}, batch {B}, '
           f'{a.steps} steps of each kind after {a.warmup} warm-up, ReGrad v{a.version}')
     print(f'plain step:  {p * 1e3:.1f} ms (median)')
