@@ -106,7 +106,7 @@ def test_smoke_grid_end_to_end_interrupted_and_resumed(tmp_path, capsys, monkeyp
         assert Path(m['run']['python']).parent == BIN             # the kernel ran this environment's interpreter
         assert cfg['data']['target'] == r.TARGET == r.target and cfg['data']['protocol'] == r.protocol == 'p1'
         assert cfg['adapter']['kind'] == {'baseline': 'none'}.get(r.variant, 'u++') and cfg['train']['epochs'] == 1
-        assert (d/'component.ipynb').exists() and (d/'train'/'figures'/'training.png').exists()
+        assert (d/'component.ipynb').exists() and (d/'train'/'log.csv').exists()
         assert [f.name for f in (d/'figures').glob('roc-*.png')] == [f'roc-p1-{"CPSW".replace(r.TARGET, "")}-{r.TARGET}.png']
     # nothing left to do: another call executes nothing and the table is unchanged
     before = {p: p.stat().st_mtime for p in batch.glob('*/status.json')}

@@ -45,3 +45,10 @@ def test_settings_ini_does_not_confuse_nbdev():
     from nbdev.config import get_config
     cfg = get_config(ROOT)
     assert cfg.lib_name == 'mmdgpp' and cfg.config_file.name == 'pyproject.toml'
+
+
+def test_cli_imports_only_the_chosen_command():
+    code = ("import sys; from mmdgpp.cli import build_parser; build_parser('synth'); "
+            "print(sorted(m for m in ('mmdgpp.train.trainer','mmdgpp.ablate','mmdgpp.eval.evaluate') if m in sys.modules))")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == '[]', out
