@@ -4,7 +4,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import ROOT, BIN, run_cli
-from mmdgpp.ablate import write_toy_template, load_grid, expand, template_parameters, collect, run_summary, study_config
+from mmdgpp.ablate import (write_toy_template, load_grid, expand, template_parameters, collect, study_config,
+                           load_results, summary_stats)
 from mmdgpp.cli import main
 
 ABL = ROOT/'ablations'
@@ -108,14 +109,15 @@ def test_smoke_grid_end_to_end_interrupted_and_resumed(tmp_path, capsys, monkeyp
         assert cfg['adapter']['kind'] == {'baseline': 'none'}.get(r.variant, 'u++') and cfg['train']['epochs'] == 1
         assert (d/'component.ipynb').exists() and (d/'train'/'log.csv').exists()
         assert [f.name for f in (d/'figures').glob('roc-*.png')] == [f'roc-p1-{"CPSW".replace(r.TARGET, "")}-{r.TARGET}.png']
-    # nothing left to do: another call executes nothing and the table is unchanged
+    # nothing left to do: another call executes nothing, the table is unchanged, and --summary runs
+    # the summary notebook on the batch: its numbers are the per-run numbers, averaged by hand here
     before = {p: p.stat().st_mtime for p in batch.glob('*/status.json')}
-    assert _main(capsys, 'ablate', g, '--out', batch, '--no-progress')[0] == 0
+    code, out = _main(capsys, 'ablate', g, '--out', batch, '--no-progress', '--summary')
+    assert code == 0 and f'summary: {batch/"summary"}' in out, out
     assert {p: p.stat().st_mtime for p in batch.glob('*/status.json')} == before
     assert _results(batch).equals(df)
-
-    # the summary notebook on this batch: its numbers are the per-run numbers, averaged by hand here
-    out_dir = run_summary(batch, ABL/'summary.ipynb')
+    out_dir = batch/'summary'
+    assert (batch/'summary.ipynb').exists()
     for metric in ('hter', 'auc'):
         st = pd.read_csv(out_dir/f'summary_{metric}.csv').set_index(['variant', 'setting'])
         for (v, t), x in df.groupby(['variant', 'TARGET'])[metric]:
@@ -256,3 +258,31 @@ def test_templates_and_grids_are_well_formed():
         if name.startswith('paper'): assert g.axes['SEED'] == [0, 1, 2]
     full = [r for r in expand(load_grid(ABL/'grids'/'paper_p1.yaml')) if r.labels['variant'] == 'mmdgpp']
     assert {(r.params['ADAPTER'], r.params['PROMPTS'], r.params['REGRAD']) for r in full} == {('u++', 'adp', 'v4')}
+
+
+def test_protocol_2_and_3_templates_in_smoke_mode(tmp_path, capsys, monkeypatch, synth_root):
+    monkeypatch.setenv('MMDGPP_SYNTH_ROOT', str(synth_root))
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    tables = []
+    for t, target in (('missing', 'W'), ('limited', 'PS')):
+        g = tmp_path/f'{t}.yaml'
+        g.write_text(f'template: {ABL/t}.ipynb\ntimeout: 600\nbase: {{SMOKE: true}}\naxes:\n  TARGET: [{target}]\n')
+        code, out = _main(capsys, 'ablate', g, '--out', tmp_path/t, '--no-progress')
+        assert code == 0, out
+        df = _results(tmp_path/t)
+        assert df.status.tolist() == ['ok'] and df.target[0] == target
+        tables.append(tmp_path/t/'results.csv')
+    p2, p3 = (pd.read_csv(p).iloc[0] for p in tables)
+    assert (p2.protocol, p3.protocol) == ('p2', 'p3')
+    # Protocol 2: one training, one evaluation per missing setting; the headline is their mean
+    conds = ['depth', 'ir', 'depth+ir']
+    for m in ('hter', 'auc'):
+        assert p2[m] == pytest.approx(sum(p2[f'evaluations.{c}.{m}'] for c in conds) / 3)
+    run = tmp_path/'missing'/p2.run
+    assert sorted(f.name for f in run.glob('results-*.json')) == sorted(f'results-p2-CPS-W-{c}.json' for c in conds)
+    assert json.loads((run/'config.json').read_text())['data']['protocol'] == 'p1'   # trained as Protocol 1
+    # the summary's long table: a column per missing setting, and the two-source task
+    st = summary_stats(load_results(tables), 'hter')
+    assert list(st[st.protocol == 'p2'].setting) == ['W -depth', 'W -ir', 'W -depth+ir', 'Avg']
+    assert list(st[st.protocol == 'p3'].setting) == ['PS', 'Avg']
+    assert st.set_index(['protocol', 'setting']).loc[('p2', 'W -ir'), 'mean'] == pytest.approx(p2['evaluations.ir.hter'])
