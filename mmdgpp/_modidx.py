@@ -141,6 +141,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mmdgpp.data.synth._auc': ('data.synth.html#_auc', 'mmdgpp/data/synth.py'),
                                    'mmdgpp.data.synth._blur': ('data.synth.html#_blur', 'mmdgpp/data/synth.py'),
                                    'mmdgpp.data.synth._check_args': ('data.synth.html#_check_args', 'mmdgpp/data/synth.py'),
+                                   'mmdgpp.data.synth._check_ours': ('data.synth.html#_check_ours', 'mmdgpp/data/synth.py'),
                                    'mmdgpp.data.synth._clear': ('data.synth.html#_clear', 'mmdgpp/data/synth.py'),
                                    'mmdgpp.data.synth._cut_scene': ('data.synth.html#_cut_scene', 'mmdgpp/data/synth.py'),
                                    'mmdgpp.data.synth._ellipse': ('data.synth.html#_ellipse', 'mmdgpp/data/synth.py'),

@@ -577,12 +577,17 @@ def _prepare_out(out: Path) -> Path:
     if out.exists() and not out.is_dir(): fail(f'output {out} exists and is not a folder')
     try: out.mkdir(parents=True, exist_ok=True)
     except OSError as e: fail(f'cannot create output folder {out}: {e.strerror or e}')
-    left = set(os.listdir(out)) - {_LOCK}
-    if left and not left & {MARKER, _WORKING}:
-        fail(f'output folder {out} is not empty and holds no synthetic benchmark; choose a new or empty folder')
+    _check_ours(out)
     try: (out/_LOCK).touch()
     except OSError as e: fail(f'output folder {out} is not writable: {e.strerror or e}')
     return out
+
+def _check_ours(out: Path):
+    "Refuse a non-empty folder that this generator did not write (checked again under the lock)."
+    names = set(os.listdir(out))
+    left = names - {_LOCK}
+    if left and _LOCK not in names and not left & {MARKER, _WORKING}:   # our lock file marks a folder we wrote
+        fail(f'output folder {out} is not empty and holds no synthetic benchmark; choose a new or empty folder')
 
 @contextlib.contextmanager
 def _locked(out: Path):
@@ -652,10 +657,12 @@ def generate(out,                       # folder to write (created; must be empt
             ) -> Path:
     "Write the synthetic benchmark into `out`: split lists, images, `manifest.csv`, and `synth.json` last."
     pr, seed, size = _check_args(preset, seed, size)
-    out = _prepare_out(Path(out))
+    out = Path(out)
+    if not (out/_LOCK).exists(): out = _prepare_out(out)   # a folder with our lock file is checked under the lock
     params = _params(preset, seed, size)
     workers = workers or min(4, os.cpu_count() or 1)
     with _locked(out):
+        _check_ours(out)
         if not force and is_complete(out, preset, seed, size):
             if log: log(f'{out} already holds the synthetic benchmark {preset!r} (seed {seed}, {size} px)')
             return out
