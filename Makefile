@@ -39,7 +39,7 @@ test-notebooks: install
 	OMP_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing
 
 test-pytest: install
-	$(BIN)/python -m pytest -q tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests
 
 readme: install
 	$(BIN)/python -m mmdgpp.docs readme
