@@ -84,22 +84,23 @@ def test_smoke_grid_end_to_end_interrupted_and_resumed(tmp_path, capsys, monkeyp
     kids |= set(_descendants(drv.pid))
     drv.kill(); drv.wait()                                       # SIGKILL: no chance to clean up
     assert len(kids) >= 4                                        # at least the two workers and their kernels
-    first = next(batch.glob('*/metrics.json'))
-    first_mtime = first.stat().st_mtime
+    finished = {p: p.stat().st_mtime for p in batch.glob('*/metrics.json')}
     # the workers watch the driver and exit; their kernels follow (ipykernel watches its parent)
     t1 = time.time()
     while any(_alive(k) for k in kids) and time.time() - t1 < 20: time.sleep(0.2)
     assert not [k for k in kids if _alive(k)], 'workers or kernels outlived the killed driver'
     # the driver died before updating results.csv; the run folders say where the batch stands
     df = collect(batch, runs, write=False)
-    assert (df.status == 'ok').sum() == 1 and set(df.status) <= {'ok', 'incomplete', 'pending'}, df[['run', 'status']]
+    # with two jobs the other worker's run may finish in the same instant; at least two runs are left undone
+    done = int((df.status == 'ok').sum())
+    assert 1 <= done <= 2 and done >= len(finished) and set(df.status) <= {'ok', 'incomplete', 'pending'}, df[['run', 'status']]
 
     code, out = _main(capsys, 'ablate', g, '--out', batch, '--no-progress', '--jobs', '2')
     assert code == 0, out
     df = _results(batch)
     assert sorted(df.run) == sorted(r.name for r in runs) and df.run.is_unique   # every run, exactly once
     assert (df.status == 'ok').all() and '4 runs: ok 4' in out
-    assert first.stat().st_mtime == first_mtime                  # the finished run was not executed again
+    assert {p: p.stat().st_mtime for p in finished} == finished   # finished runs were not executed again
     for _, r in df.iterrows():
         d = batch/r.run
         m, cfg = json.loads((d/'metrics.json').read_text()), json.loads((d/'config.json').read_text())
