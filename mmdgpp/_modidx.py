@@ -436,6 +436,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                         'mmdgpp.models.backbone._quiet_open_clip': ( 'models.backbone.html#_quiet_open_clip',
                                                                                      'mmdgpp/models/backbone.py'),
                                         'mmdgpp.models.backbone._truthy': ('models.backbone.html#_truthy', 'mmdgpp/models/backbone.py'),
+                                        'mmdgpp.models.backbone.check_weights': ( 'models.backbone.html#check_weights',
+                                                                                  'mmdgpp/models/backbone.py'),
                                         'mmdgpp.models.backbone.create_backbone': ( 'models.backbone.html#create_backbone',
                                                                                     'mmdgpp/models/backbone.py'),
                                         'mmdgpp.models.backbone.hub_reachable': ( 'models.backbone.html#hub_reachable',

@@ -82,6 +82,8 @@ def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose) -> dict:
     say(f'mmdgpp quickstart: Protocol 1, sources {", ".join(task.sources)} -> unseen target {", ".join(task.targets)} '
         f'(synthetic benchmark), {cfg.backbone.name} ({cfg.backbone.pretrained or "random init"}) on {dev}')
     t = time.time()
+    from mmdgpp.models.backbone import check_weights
+    check_weights(cfg.backbone.name, cfg.backbone.pretrained)   # weights that cannot be had fail before any work
     root = ensure_synth(cfg.data.preset, cfg.data.seed, cfg.data.root, log=say if verbose else None)
     say(f'[1/{1 + 2 * len(models)}] synthetic benchmark "{cfg.data.preset}" ready in {root} ({time.time() - t:.1f} s)')
     results, k = {}, 2
