@@ -706,11 +706,8 @@ def cli_ablate(p):
 # %% ../nbs/60_ablate.ipynb #2f79b881
 def _cli_run(a):
     import yaml
-    sets = {}
-    for s in a.set:
-        if '=' not in s: fail(f'--set "{s}" must look like NAME=VALUE (e.g. SMOKE=true)')
-        k, v = s.split('=', 1)
-        sets[k.strip()] = yaml.safe_load(v) if v.strip() else ''
+    from mmdgpp.config import parse_overrides
+    sets = {k: yaml.safe_load(v) if v else '' for k, v in parse_overrides(a.set).items()}   # values read as YAML
     grid = load_grid(a.grid, sets)
     jobs, shard = _positive_int(a.jobs, '--jobs'), parse_shard(a.shard)
     timeout = _positive_int(a.timeout, '--timeout') if a.timeout is not None else None
