@@ -9,8 +9,9 @@ import numpy as np
 from ..core import MMDGError, fail
 
 # %% auto #0
-__all__ = ['THRESHOLD_MODES', 'check_scores', 'video_scores', 'error_rates', 'hter', 'roc', 'auc', 'eer', 'tpr_at_fpr',
-           'compute_metrics']
+__all__ = ['THRESHOLD_MODES', 'CI_LEVEL', 'CI_B', 'check_scores', 'video_scores', 'error_rates', 'hter', 'roc', 'auc', 'eer',
+           'tpr_at_fpr', 'compute_metrics', 'resample_counts', 'hter_counts', 'auc_counts', 'eer_counts',
+           'bootstrap_metrics', 'video_worth']
 
 # %% ../../nbs/40_eval.metrics.ipynb #785c810e
 def check_scores(scores, labels, what: str='scores') -> tuple[np.ndarray, np.ndarray]:
@@ -128,3 +129,75 @@ def compute_metrics(scores, labels,               # frame scores P(live) and lab
                 apcer=r['apcer'], worst_attack=r['worst_attack'], apcer_per_attack=r['apcer_per_attack'],
                 bpcer=r['bpcer'], acer=r['acer'], far=r['far'], frr=r['frr'], level=level,
                 n_live=int(y.sum()), n_spoof=int(len(y) - y.sum()))
+
+# %% ../../nbs/40_eval.metrics.ipynb #b00t0001
+CI_LEVEL, CI_B = 0.95, 2000      # the defaults of every interval: 95 %, 2000 resamples
+
+def resample_counts(n: int,        # items to resample
+                    B: int,        # number of resamples
+                    rng,           # a numpy Generator
+                   ) -> np.ndarray:
+    "(B, n) counts: how often each of `n` items is drawn in each of `B` resamples of size `n` with replacement."
+    idx = rng.integers(0, n, size=(B, n)) + n * np.arange(B)[:, None]
+    return np.bincount(idx.ravel(), minlength=B * n).reshape(B, n)
+
+def _below(x, w, t, side='left'):
+    "(B, len(t)) total weight of the items of `x` below `t` (side='left': x < t; 'right': x <= t)."
+    o = np.argsort(x, kind='stable')
+    c = np.concatenate([np.zeros((len(w), 1)), np.cumsum(w[:, o], 1)], 1)
+    return c[:, np.searchsorted(x[o], t, side)]
+
+def hter_counts(live, spoof, cl, cs, threshold: float) -> np.ndarray:
+    "HTER at a fixed `threshold` of each resample (counts `cl` (B, n_live), `cs` (B, n_spoof))."
+    live, spoof = np.asarray(live, float), np.asarray(spoof, float)
+    far = cs @ (spoof >= threshold).astype(float) / len(spoof)
+    frr = cl @ (live < threshold).astype(float) / len(live)
+    return (far + frr) / 2
+
+def auc_counts(live, spoof, cl, cs) -> np.ndarray:
+    "AUC of each resample: the share of (live, spoof) pairs the live video wins, ties one half."
+    live, spoof = np.asarray(live, float), np.asarray(spoof, float)
+    lt, le = _below(live, cl, spoof, 'left'), _below(live, cl, spoof, 'right')   # live < s_j, live <= s_j
+    wins = len(live) - le + 0.5 * (le - lt)
+    return (wins * cs).sum(1) / (len(live) * len(spoof))
+
+def eer_counts(live, spoof, cl, cs) -> tuple[np.ndarray, np.ndarray]:
+    "(EER, threshold) of each resample, with the rule of `eer` (observed scores, min |FAR - FRR|, then HTER, then larger)."
+    live, spoof = np.asarray(live, float), np.asarray(spoof, float)
+    u = np.unique(np.concatenate([live, spoof]))
+    l_lt, s_lt = _below(live, cl, u, 'left'), _below(spoof, cs, u, 'left')
+    present = (_below(live, cl, u, 'right') - l_lt + _below(spoof, cs, u, 'right') - s_lt) > 0
+    frr, far = l_lt / len(live), 1 - s_lt / len(spoof)
+    h = (far + frr) / 2
+    k1 = np.where(present, np.round(np.abs(far - frr), 12), np.inf)
+    k2 = np.where(k1 == k1.min(1, keepdims=True), np.round(h, 12), np.inf)
+    best = k2 == k2.min(1, keepdims=True)
+    i = len(u) - 1 - np.argmax(best[:, ::-1], 1)                                   # the largest threshold among the best
+    r = np.arange(len(cl))
+    return h[r, i], u[i]
+
+# %% ../../nbs/40_eval.metrics.ipynb #b00t0004
+def bootstrap_metrics(scores, labels,              # video scores P(live) and labels (1 live)
+                      thresholds: dict|None=None,  # {name: fixed threshold}, e.g. {'val-eer': 0.41, 'fixed-0.5': 0.5}
+                      B: int=CI_B,                 # resamples
+                      seed: int=0,                 # seed of the resampling
+                      level: float=CI_LEVEL,       # interval coverage
+                     ) -> dict:
+    "Stratified percentile-bootstrap intervals over videos: AUC, EER (= HTER at the test-EER threshold) and HTER at fixed thresholds."
+    s, y = check_scores(scores, labels, 'bootstrap scores')
+    if not (isinstance(B, int) and B >= 10): fail(f'bootstrap: B must be an integer >= 10, got {B!r}')
+    if not 0 < level < 1: fail(f'bootstrap: level must be in (0, 1), got {level!r}')
+    live, spoof = s[y == 1], s[y == 0]
+    rng = np.random.default_rng(seed)
+    cl, cs = resample_counts(len(live), B, rng), resample_counts(len(spoof), B, rng)
+    q = [(1 - level) / 2, (1 + level) / 2]
+    ci = lambda v: [float(x) for x in np.quantile(v, q)]
+    e = ci(eer_counts(live, spoof, cl, cs)[0])
+    return dict(auc=ci(auc_counts(live, spoof, cl, cs)), eer=e,
+                hter={'test-eer': e, **{k: ci(hter_counts(live, spoof, cl, cs, float(t))) for k, t in (thresholds or {}).items()}},
+                n_live=len(live), n_spoof=len(spoof), B=B, seed=seed, level=level,
+                method='stratified percentile bootstrap over videos (live and spoof resampled separately)')
+
+def video_worth(n_live: int, n_spoof: int) -> tuple[float, float]:
+    "HTER points (in %) that one live video and one spoof video are worth."
+    return 100 / (2 * n_live), 100 / (2 * n_spoof)
