@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SETTINGS_DEFAULTS', 'MMDGError', 'fail', 'load_settings', 'atomic_path', 'atomic_write_text', 'atomic_write_json',
-           'seed_everything', 'resolve_device']
+__all__ = ['SETTINGS_DEFAULTS', 'MMDGError', 'fail', 'settings_overrides', 'load_settings', 'atomic_path', 'atomic_write_text',
+           'atomic_write_json', 'seed_everything', 'resolve_device']
 
 # %% ../nbs/00_core.ipynb #fdb04aa1
 class MMDGError(Exception):
@@ -23,7 +23,7 @@ def fail(msg: str):
 
 # %% ../nbs/00_core.ipynb #b3a7ea21
 SETTINGS_DEFAULTS = dict(
-    split_lists='../shared/mmdg-benchmark',  # folder with {C,P,S,W}-{train,val,test}.txt
+    split_lists='data/mmdg-benchmark',      # folder with {C,P,S,W}-{train,val,test}.txt (not shipped)
     data_root='data',                        # root that the split lists' paths are relative to
     synth_root='data/synth',                 # where `mmdgpp synth` writes by default
     runs_dir='runs',                         # output folder for training runs and ablation batches
@@ -35,17 +35,25 @@ SETTINGS_DEFAULTS = dict(
 # %% ../nbs/00_core.ipynb #85064c60
 def _find_settings_file() -> Path|None:
     env = os.environ.get('MMDGPP_SETTINGS')
-    if env: return Path(env)
+    if env:
+        if not Path(env).is_file(): fail(f'MMDGPP_SETTINGS names a settings file that does not exist: {env}')
+        return Path(env)
     for d in [Path.cwd(), *Path.cwd().parents]:
-        if (d/'settings.ini').exists(): return d/'settings.ini'
+        if (d/'settings.ini').is_file(): return d/'settings.ini'
     return None
+
+def settings_overrides() -> dict:
+    "The `MMDGPP_<KEY>` environment variables that override a setting (and `MMDGPP_SETTINGS`), as set."
+    names = ['MMDGPP_SETTINGS', *(f'MMDGPP_{k.upper()}' for k in SETTINGS_DEFAULTS)]
+    return {n: os.environ[n] for n in names if n in os.environ}
 
 def load_settings(path: str|Path|None=None) -> dict:
     "Settings from `settings.ini` (section `[mmdgpp]`), overridden by `MMDGPP_<KEY>` environment variables."
     s = dict(SETTINGS_DEFAULTS)
     p = Path(path) if path else _find_settings_file()
-    if p is not None and p.exists():
-        cp = configparser.ConfigParser()
+    if path and not p.is_file(): fail(f'settings file not found: {p}')
+    if p is not None:
+        cp = configparser.ConfigParser(inline_comment_prefixes=('#', ';'))   # `key = value   # comment`
         try: cp.read(p)
         except configparser.Error as e: fail(f'{p}: not a valid settings file ({e.__class__.__name__})')
         if cp.has_section('mmdgpp'):
@@ -61,11 +69,21 @@ def load_settings(path: str|Path|None=None) -> dict:
     return s
 
 # %% ../nbs/00_core.ipynb #3d856c75
+def _umask() -> int:
+    "The process's umask (read without changing it where /proc allows)."
+    try:
+        for line in Path('/proc/self/status').read_text().splitlines():
+            if line.startswith('Umask:'): return int(line.split()[1], 8)
+    except OSError: pass
+    m = os.umask(0o022); os.umask(m)
+    return m
+
 @contextlib.contextmanager
 def atomic_path(path: str|Path):
     "Yield a temporary path beside `path`; on success rename it onto `path`, on error remove it."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_umask())              # mkstemp's 0600 -> what open() would give
     os.close(fd)
     try:
         yield Path(tmp)
