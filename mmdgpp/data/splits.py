@@ -167,11 +167,11 @@ def count_labels(records) -> tuple[int, int]:
 
 # %% ../../nbs/10_data.splits.ipynb #e2b3b9a4
 def _protocols_file() -> Path:
-    import mmdgpp  # installed editable: the repository root is the package's parent folder
-    return Path(mmdgpp.__file__).resolve().parent.parent/'benchmark'/'protocols.yaml'
+    import mmdgpp  # package data: installed with the package, editable or not
+    return Path(mmdgpp.__file__).resolve().parent/'protocols.yaml'
 
 def load_protocols(path: str|Path|None=None) -> dict:
-    "The protocols table of `benchmark/protocols.yaml` (or `path`), checked."
+    "The protocols table of `mmdgpp/protocols.yaml` (or `path`), checked."
     import yaml
     p = Path(path) if path else _protocols_file()
     if not p.is_file(): fail(f'protocols file not found: {p}')
@@ -221,7 +221,7 @@ def parse_missing(spec: str) -> tuple:
     if 'rgb' in got: fail(f'missing-modality setting {spec!r}: RGB is always present; valid: depth, ir, depth+ir')
     return tuple(m for m in MODALITIES if m in got)
 
-def get_task(protocol: str,   # 'p1', 'p2' or 'p3' (benchmark/protocols.yaml)
+def get_task(protocol: str,   # 'p1', 'p2' or 'p3' (mmdgpp/protocols.yaml)
              target: str,     # a task of that protocol: 'W', 'S', 'P', 'C' (p1, p2); 'PS', 'CW' (p3)
              missing: str='', # p2: modalities missing at test: 'depth', 'ir' or 'depth+ir'
              protocols: dict|None=None) -> Task:
