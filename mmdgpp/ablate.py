@@ -11,13 +11,14 @@ from pathlib import Path
 from .core import MMDGError, fail, atomic_path, atomic_write_json, load_settings
 
 # %% auto #0
-__all__ = ['GRID_KEYS', 'DEFAULT_TIMEOUT', 'SMOKE_SETTINGS', 'SWITCHES', 'HEADLINE', 'Param', 'template_parameters',
-           'write_toy_template', 'check_params', 'Grid', 'load_grid', 'Run', 'params_hash', 'run_name', 'expand',
-           'parse_shard', 'select_shard', 'git_revision', 'check_kernel', 'papermill_parameters', 'settings_env',
-           'execute_run', 'describe_device', 'save_results', 'regrad_settings', 'study_config', 'describe_study',
-           'show_figures', 'headline_metrics', 'training_summary', 'mean_metrics', 'run_status', 'collect', 'batch_dir',
-           'run_batch', 'metric_columns', 'load_results', 'summary_stats', 'format_table', 'markdown_table',
-           'plot_variants', 'plot_heatmap', 'run_summary', 'cli_ablate']
+__all__ = ['GRID_KEYS', 'DEFAULT_TIMEOUT', 'SMOKE_SETTINGS', 'SWITCHES', 'HEADLINE', 'BOOT_METRICS', 'Param',
+           'template_parameters', 'write_toy_template', 'check_params', 'Grid', 'load_grid', 'Run', 'params_hash',
+           'run_name', 'expand', 'parse_shard', 'select_shard', 'git_revision', 'check_kernel', 'papermill_parameters',
+           'settings_env', 'execute_run', 'describe_device', 'save_results', 'regrad_settings', 'study_config',
+           'describe_study', 'show_figures', 'headline_metrics', 'training_summary', 'mean_metrics', 'run_status',
+           'collect', 'batch_dir', 'run_batch', 'metric_columns', 'load_results', 'summary_stats', 'format_table',
+           'markdown_table', 'run_scores', 'bootstrap_summary', 'format_ci_table', 'plot_forest', 'plot_variants',
+           'plot_heatmap', 'run_summary', 'cli_ablate']
 
 # %% ../nbs/60_ablate.ipynb #b21211b4
 @dataclass
@@ -440,6 +441,10 @@ def headline_metrics(res: dict) -> dict:
     m, v = res['metrics']['test-eer'], res['metrics'].get('val-eer', {})
     out = {k: float(m[k]) for k in HEADLINE if k in m}
     if 'hter' in v: out['hter_val_eer'] = float(v['hter'])
+    for name, src, key in (('hter', m, 'hter_ci'), ('auc', m, 'auc_ci'), ('hter_val_eer', v, 'hter_ci')):
+        if key in src: out[f'{name}_lo'], out[f'{name}_hi'] = map(float, src[key])
+    for k in ('n_live', 'n_spoof'):
+        if k in m: out[k] = int(m[k])
     return out
 
 def training_summary(run: str|Path) -> dict:
@@ -572,7 +577,7 @@ def _run_parallel(todo, args, jobs, gpus, finished):
 def metric_columns(df) -> list[str]:
     "The metric columns of a results table (between `target` and `seconds`)."
     cols = list(df.columns)
-    return cols[cols.index('target') + 1:cols.index('seconds')]
+    return [c for c in cols[cols.index('target') + 1:cols.index('seconds')] if not c.endswith(('_lo', '_hi'))]
 
 def load_results(paths: str|Path|list) -> 'pd.DataFrame':
     "Completed runs of one or more results.csv as a long table (protocol, setting, variant, seed, metrics)."
@@ -590,7 +595,7 @@ def load_results(paths: str|Path|list) -> 'pd.DataFrame':
         for _, r in df[df.status == 'ok'].iterrows():
             variant = ', '.join(f'{a}={r[a]}' for a in axes) if len(axes) > 1 else str(r[axes[0]]) if axes else batch
             base = dict(batch=batch, protocol=r.get('protocol', ''), target=str(r.get('target', '')), variant=variant,
-                        seed=int(r['SEED']) if 'SEED' in r else 0, run=r['run'])
+                        seed=int(r['SEED']) if 'SEED' in r else 0, run=r['run'], dir=str(p.parent/r['run']))
             evs = [c for c in conds if pd.notna(r.get(f'evaluations.{c}.hter', float('nan')))]
             if evs:
                 for c in evs:
@@ -630,6 +635,159 @@ def markdown_table(df: 'pd.DataFrame') -> str:
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     lines += ['| ' + ' | '.join([str(i), *map(str, r)]) + ' |' for i, r in zip(df.index, df.values)]
     return '\n'.join(lines)
+
+# %% ../nbs/60_ablate.ipynb #b00a0001
+import numpy as np
+
+BOOT_METRICS = {'hter_val_eer': 'HTER at the val-EER threshold (fixed on the source val sets)',
+                'hter': 'HTER at the test-EER threshold (recomputed in every resample)',
+                'auc': 'AUC'}
+
+def run_scores(run_dir: str|Path, condition: str = '') -> tuple:
+    "(video scores DataFrame, val-EER threshold) of a run's evaluation (`condition`: the missing modalities, '' for none)."
+    import pandas as pd
+    run_dir = Path(run_dir)
+    want = [m for m in condition.split('+') if m]
+    found = [r for r in map(_read_json, sorted(run_dir.glob('results-*.json'))) if r and sorted(r.get('missing', [])) == sorted(want)]
+    if len(found) != 1: fail(f'run {run_dir}: expected one evaluation{" with " + condition + " missing" if want else ""}, found {len(found)}')
+    r = found[0]
+    if 'scores' not in r:
+        fail(f'run {run_dir} has no video scores (evaluated before they were saved); re-run `mmdgpp eval --run {run_dir/"train"} --out {run_dir}`')
+    f = run_dir/Path(r['scores']).name
+    if not f.exists(): fail(f'video scores not found: {f}')
+    df = pd.read_csv(f, dtype={'video': str})
+    if list(df.columns[:4]) != ['video', 'label', 'attack', 'score']: fail(f'{f}: expected columns video, label, attack, score')
+    return df, float(r['metrics']['val-eer']['threshold'])
+
+def _boot_stat(metric, live, spoof, cl, cs, thr):
+    from mmdgpp.eval.metrics import hter_counts, auc_counts, eer_counts
+    if metric == 'hter_val_eer': return hter_counts(live, spoof, cl, cs, thr)
+    if metric == 'hter': return eer_counts(live, spoof, cl, cs)[0]
+    if metric == 'auc': return auc_counts(live, spoof, cl, cs)
+    fail(f'no bootstrap for metric "{metric}"; valid: {", ".join(BOOT_METRICS)}')
+
+# %% ../nbs/60_ablate.ipynb #b00a0002
+def _setting_stats(rows, metric, B, rng):
+    "For the runs of one setting: {(variant, seed): (point value, (B,) resampled values)}, on one shared resample of videos."
+    from mmdgpp.eval.metrics import resample_counts
+    ref_ids, out = None, {}
+    cl = cs = None
+    for _, r in rows.iterrows():
+        df, thr = run_scores(r['dir'], r.get('condition', '') or '')
+        df = df.set_index('video').sort_index()
+        if ref_ids is None:
+            ref_ids = df.index
+            lab = df.label.values
+            cl, cs = resample_counts(int((lab == 1).sum()), B, rng), resample_counts(int((lab == 0).sum()), B, rng)
+        elif not df.index.equals(ref_ids) or not (df.label.values == lab).all():
+            fail(f'run {r["run"]} was tested on other videos than the other runs of {r["setting"]}; paired comparisons need the same test set')
+        live, spoof = df.score.values[lab == 1], df.score.values[lab == 0]
+        point = _boot_stat(metric, live, spoof, np.ones((1, len(live))), np.ones((1, len(spoof))), thr)[0]
+        out[(r['variant'], int(r['seed']))] = (float(point), _boot_stat(metric, live, spoof, cl, cs, thr))
+    return out
+
+def _seed_mean(stats, seeds, draw):
+    "Point: mean over `seeds`; resampled: mean over the seeds drawn by `draw` ((B, >= S) uniforms), per resample."
+    pts = np.array([stats[s][0] for s in seeds]); bs = np.stack([stats[s][1] for s in seeds])   # (S,), (S, B)
+    if draw is None: return pts.mean(), bs.mean(0)
+    k = np.floor(draw[:, :len(seeds)] * len(seeds)).astype(int)                                  # (B, S) seed indices
+    return pts.mean(), bs[k, np.arange(bs.shape[1])[:, None]].mean(1)
+
+def bootstrap_summary(long: 'pd.DataFrame',        # load_results's table (with the run folders)
+                      metric: str = 'hter_val_eer', # hter_val_eer | hter | auc
+                      ref: str|None = None,         # reference variant of the paired differences (None: none)
+                      B: int = 2000,                # resamples
+                      seed: int = 0,                # seed of the resampling
+                      level: float = 0.95,
+                      resample_seeds: bool = True,  # also resample the training seeds
+                     ) -> 'pd.DataFrame':
+    "Per protocol, variant and setting (+ Avg): the value over seeds and its bootstrap interval; the paired difference to `ref`."
+    import pandas as pd
+    if ref is not None and ref not in set(long.variant): fail(f'reference variant "{ref}" is not among the variants: {", ".join(dict.fromkeys(long.variant))}')
+    rng, q = np.random.default_rng(seed), [(1 - level) / 2, (1 + level) / 2]
+    smax = int(long.groupby(['protocol', 'variant', 'setting']).seed.nunique().max())
+    per, rows = {}, []
+    for (proto, setting), g in long.groupby(['protocol', 'setting'], sort=False):
+        st = _setting_stats(g, metric, B, rng)
+        draw = rng.random((B, smax)) if resample_seeds else None
+        for v in dict.fromkeys(g.variant):
+            seeds = sorted(s for (vv, s) in st if vv == v)
+            val = _seed_mean({s: st[(v, s)] for s in seeds}, seeds, draw)
+            dif = None
+            if ref is not None and v != ref:
+                common = [s for s in seeds if (ref, s) in st]
+                if common:
+                    d = {s: (st[(v, s)][0] - st[(ref, s)][0], st[(v, s)][1] - st[(ref, s)][1]) for s in common}
+                    dif = _seed_mean(d, common, draw)
+            per[(proto, v, setting)] = (val, dif, len(seeds))
+    for proto in dict.fromkeys(long.protocol):
+        settings = list(dict.fromkeys(long[long.protocol == proto].setting))
+        for v in dict.fromkeys(long[long.protocol == proto].variant):
+            have = [per.get((proto, v, s)) for s in settings]
+            for s, h in zip(settings, have): rows.append((proto, v, s, *h))
+            if all(h is not None for h in have) and len(settings) > 1:
+                val = (np.mean([h[0][0] for h in have]), np.mean([h[0][1] for h in have], 0))
+                difs = [h[1] for h in have]
+                dif = None if any(d is None for d in difs) else (np.mean([d[0] for d in difs]), np.mean([d[1] for d in difs], 0))
+                rows.append((proto, v, 'Avg', val, dif, min(h[2] for h in have)))
+    out = []
+    for proto, v, s, val, dif, n in rows:
+        lo, hi = np.quantile(val[1], q)
+        r = dict(protocol=proto, variant=v, setting=s, n_seeds=n, value=val[0], lo=lo, hi=hi,
+                 diff=np.nan, diff_lo=np.nan, diff_hi=np.nan, distinguishable=None)
+        if dif is not None:
+            dlo, dhi = np.quantile(dif[1], q)
+            r.update(diff=dif[0], diff_lo=dlo, diff_hi=dhi, distinguishable=bool(dlo > 0 or dhi < 0))
+        out.append(r)
+    df = pd.DataFrame(out)
+    df.attrs.update(metric=metric, ref=ref, B=B, level=level, resample_seeds=resample_seeds,
+                    method=f'percentile bootstrap over test videos (stratified, shared by all runs of a target)'
+                           f'{" x training seeds" if resample_seeds else ""}, B = {B}')
+    return df
+
+# %% ../nbs/60_ablate.ipynb #b00a0007
+def _pts(x, scale=100, digits=1): return f'{scale * x:.{digits}f}'
+
+def format_ci_table(boot: 'pd.DataFrame', protocol: str, stats: 'pd.DataFrame|None' = None, diff: bool = False,
+                    scale: float = 100, digits: int = 1) -> 'pd.DataFrame':
+    "Variants x settings: 'value [lo, hi]' (with `stats`: 'mean ± sd [lo, hi]'), or with `diff` 'difference [lo, hi]', * = distinguishable."
+    b = boot[boot.protocol == protocol]
+    sd = {} if stats is None else {(r.variant, r.setting): r.std for r in stats[stats.protocol == protocol].itertuples()}
+    def cell(r):
+        if diff:
+            if r['diff'] != r['diff']: return '—' if r.variant != boot.attrs.get('ref') else 'reference'
+            return (f'{"+" if r["diff"] > 0 else ""}{_pts(r["diff"], scale, digits)} [{_pts(r.diff_lo, scale, digits)}, '
+                    f'{_pts(r.diff_hi, scale, digits)}]' + (' *' if r.distinguishable else ''))
+        s = sd.get((r.variant, r.setting), float('nan'))
+        return (_pts(r.value, scale, digits) + ('' if s != s else f' ± {_pts(s, scale, digits)}') +
+                f' [{_pts(r.lo, scale, digits)}, {_pts(r.hi, scale, digits)}]')
+    t = b.assign(cell=b.apply(cell, axis=1)).pivot(index='variant', columns='setting', values='cell')
+    cols = [c for c in dict.fromkeys(b.setting) if c != 'Avg'] + (['Avg'] if 'Avg' in set(b.setting) else [])
+    return t.reindex(index=list(dict.fromkeys(b.variant)), columns=cols).fillna('—')
+
+def plot_forest(boot: 'pd.DataFrame', protocol: str, scale: float = 100, label: str = ''):
+    "Forest plot: each variant's paired difference to the reference with its interval, per setting (Avg in black)."
+    import seaborn as sns
+    from matplotlib.figure import Figure
+    b = boot[(boot.protocol == protocol) & boot['diff'].notna()]
+    if b.empty: fail(f'no paired differences to plot for {protocol} (no reference variant, or no other variant)')
+    variants, settings = list(dict.fromkeys(b.variant)), list(dict.fromkeys(b.setting))
+    pal = dict(zip([s for s in settings if s != 'Avg'], sns.color_palette('tab10', len(settings))), Avg='black')
+    fig = Figure(figsize=(6.5, 0.55 * len(variants) * (1 + 0.25 * len(settings)) + 1.2), dpi=110); ax = fig.subplots()
+    step = 0.8 / max(1, len(settings))
+    for j, s in enumerate(settings):
+        d = b[b.setting == s].set_index('variant').reindex(variants)
+        y = np.arange(len(variants)) + (j - (len(settings) - 1) / 2) * step
+        x = scale * d['diff'].values
+        err = np.vstack([x - scale * d.diff_lo.values, scale * d.diff_hi.values - x])
+        ax.errorbar(x, y, xerr=err, fmt='D' if s == 'Avg' else 'o', color=pal[s], ms=6 if s == 'Avg' else 4,
+                    lw=2 if s == 'Avg' else 1, capsize=2, label=s)
+    ax.axvline(0, color='grey', ls=':')
+    ax.set_yticks(range(len(variants)), variants); ax.invert_yaxis()
+    ax.set_xlabel(label or f'{boot.attrs.get("metric", "")}: variant − {boot.attrs.get("ref", "reference")} (points)')
+    ax.legend(fontsize=7, title='target', title_fontsize=7, loc='best', framealpha=0.7)
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/60_ablate.ipynb #23a9fb1a
 def plot_variants(long: 'pd.DataFrame', metric: str = 'hter', scale: float = 100):

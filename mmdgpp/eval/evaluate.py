@@ -17,7 +17,7 @@ from ..train.trainer import (read_checkpoint, load_trainable_state, predict, bui
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'locate', 'load_model', 'task_data', 'task_metrics', 'plot_roc', 'plot_scores', 'format_results',
-           'evaluate', 'cli_eval']
+           'write_scores', 'eval_config', 'evaluate', 'cli_eval']
 
 # %% ../../nbs/41_eval.evaluate.ipynb #b01cfbd1
 def locate(source: str|Path, which: str='best') -> tuple[Path, Path]:
@@ -57,14 +57,17 @@ def task_data(cfg: ExperimentConfig, model, device='cpu', build: Callable|None=N
 # %% ../../nbs/41_eval.evaluate.ipynb #cc9de901
 THRESHOLDS = {'test-eer': 'test-eer', 'val-eer': 'val-eer', 'fixed-0.5': 0.5}
 
-def task_metrics(test: dict, val: dict) -> dict:
-    "{'video': {mode: metrics}, 'frame': {'test-eer': metrics}} from `predict` outputs on the target test and source val sets."
-    from mmdgpp.eval.metrics import compute_metrics
+def task_metrics(test: dict, val: dict, B: int|None=None, seed: int=0) -> dict:
+    "{'video': {mode: metrics with intervals}, 'frame': {'test-eer': metrics}, 'bootstrap': how} from `predict` outputs."
+    from mmdgpp.eval.metrics import compute_metrics, video_scores, bootstrap_metrics, CI_B
     kw = dict(val_scores=val['scores'], val_labels=val['labels'], val_videos=val['videos'])
     video = {name: compute_metrics(test['scores'], test['labels'], test['attacks'], test['videos'], threshold=t, **kw)
              for name, t in THRESHOLDS.items()}
     frame = {'test-eer': compute_metrics(test['scores'], test['labels'], test['attacks'], None, threshold='test-eer')}
-    return dict(video=video, frame=frame)
+    vs, vy, _, _ = video_scores(test['scores'], test['labels'], test['videos'])
+    ci = bootstrap_metrics(vs, vy, {k: m['threshold'] for k, m in video.items() if k != 'test-eer'}, B=B or CI_B, seed=seed)
+    for k, m in video.items(): m.update(hter_ci=ci['hter'][k], auc_ci=ci['auc'], eer_ci=ci['eer'])
+    return dict(video=video, frame=frame, bootstrap={k: ci[k] for k in ('B', 'seed', 'level', 'method')})
 
 # %% ../../nbs/41_eval.evaluate.ipynb #6e0c3cbb
 def _save(fig, path):
@@ -101,17 +104,49 @@ def plot_scores(scores, labels, metrics: dict, path: str|Path, title: str=''):
 
 # %% ../../nbs/41_eval.evaluate.ipynb #24489285
 def _pct(x): return f'{100 * x:6.2f}'
+def _ci(c): return f'[{100 * c[0]:5.1f}, {100 * c[1]:5.1f}]' if c else ''
 
 def format_results(r: dict) -> str:
-    "A short table of one results dict."
+    "A short table of one results dict, with the 95 % bootstrap intervals."
+    from mmdgpp.eval.metrics import video_worth
+    m0 = r['metrics']['test-eer']
+    wl, ws = video_worth(m0['n_live'], m0['n_spoof'])
     head = (f'{r["task"]}: {r["model"]} ({r["backbone"]}), checkpoint epoch {r["epoch"]}, '
-            f'{r["n_videos"]} target videos ({r["n_frames"]} frames)' +
-            (f', missing at test: {"+".join(r["missing"])}' if r['missing'] else ''))
-    rows = [f'  {"threshold":10s} {"HTER%":>7s} {"AUC%":>7s} {"ACER%":>7s} {"APCER%":>7s} {"BPCER%":>7s} {"TPR@FPR1%":>9s}']
+            f'{r["n_videos"]} target videos ({m0["n_live"]} live, {m0["n_spoof"]} spoof; {r["n_frames"]} frames)' +
+            (f', missing at test: {"+".join(r["missing"])}' if r['missing'] else '') +
+            f'\n  one live video is worth {wl:.2f} HTER points, one spoof video {ws:.2f}; [95 % interval, bootstrap over videos]')
+    rows = [f'  {"threshold":10s} {"HTER%":>7s} {"[95 %]":>14s} {"AUC%":>7s} {"[95 %]":>14s} {"ACER%":>7s} {"APCER%":>7s} '
+            f'{"BPCER%":>7s} {"TPR@FPR1%":>9s}']
     for name, m in r['metrics'].items():
-        rows.append(f'  {name:10s} {_pct(m["hter"]):>7s} {_pct(m["auc"]):>7s} {_pct(m["acer"]):>7s} {_pct(m["apcer"]):>7s} '
-                    f'{_pct(m["bpcer"]):>7s} {_pct(m["tpr_at_fpr1"]):>9s}')
+        rows.append(f'  {name:10s} {_pct(m["hter"]):>7s} {_ci(m.get("hter_ci")):>14s} {_pct(m["auc"]):>7s} {_ci(m.get("auc_ci")):>14s} '
+                    f'{_pct(m["acer"]):>7s} {_pct(m["apcer"]):>7s} {_pct(m["bpcer"]):>7s} {_pct(m["tpr_at_fpr1"]):>9s}')
     return '\n'.join([head, *rows])
+
+def write_scores(path: str|Path, test: dict) -> Path:
+    "Video-level test scores as CSV (video, label, attack, score), atomically: the material of paired comparisons."
+    import csv, io
+    from mmdgpp.eval.metrics import video_scores
+    vs, vy, va, ids = video_scores(test['scores'], test['labels'], test['videos'], test['attacks'])
+    buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n')
+    w.writerow(['video', 'label', 'attack', 'score'])
+    for row in zip(ids, vy.tolist(), va, vs.tolist()): w.writerow([row[0], row[1], row[2], repr(row[3])])
+    from mmdgpp.core import atomic_write_text
+    atomic_write_text(path, buf.getvalue())
+    return Path(path)
+
+def eval_config(cfg: ExperimentConfig, protocol: str|None=None, target: str|None=None, missing: str|None=None,
+                protocols: dict|None=None) -> ExperimentConfig:
+    "`cfg` with the evaluation task; missing modalities on a run of an all-modality protocol mean its Protocol 2 twin."
+    from mmdgpp.data.splits import load_protocols
+    ps = protocols or load_protocols()
+    tgt = target or cfg.data.target
+    if protocol is None and missing and not ps.get(cfg.data.protocol, {}).get('missing'):
+        own = ps.get(cfg.data.protocol, {}).get('tasks', {}).get(tgt)     # p1 tested with a modality missing IS p2
+        protocol = next((n for n, pr in ps.items() if pr.get('missing') and own and pr['tasks'].get(tgt) == own), None)
+    ecfg = from_dict({k: v for k, v in {'data.protocol': protocol, 'data.target': target, 'data.missing': missing}.items()
+                      if v is not None}, base=cfg)
+    if protocol not in (None, cfg.data.protocol) and missing is None: ecfg.data.missing = ''
+    return ecfg
 
 def evaluate(source: str|Path,                  # a run folder or a checkpoint file
              protocol: str|None=None,           # evaluation task (default: the run's own)
@@ -132,22 +167,24 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     ck_path, run = locate(source, which)
     out = Path(out_dir) if out_dir else run
     progress = sys.stderr.isatty() if progress is None else progress
+    cfg = from_dict(read_checkpoint(ck_path)['config'])
+    if overrides: cfg = from_dict(overrides, base=cfg)
+    ecfg = eval_config(cfg, protocol, target, missing)
+    task = check_task(ecfg)                       # a bad task fails here, before any model is built
     model, cfg, src_data, ck, dev = load_model(ck_path, overrides, device, build)
-    ecfg = from_dict({k: v for k, v in {'data.protocol': protocol, 'data.target': target, 'data.missing': missing}.items()
-                      if v is not None}, base=cfg)
-    if protocol not in (None, cfg.data.protocol) and missing is None: ecfg.data.missing = ''
-    task = check_task(ecfg)
     same = (ecfg.data.protocol, ecfg.data.target, ecfg.data.missing) == (cfg.data.protocol, cfg.data.target, cfg.data.missing)
     data = src_data if same else task_data(ecfg, model, dev, build)
     if verbose and tuple(task.sources) != tuple(src_data.task.sources):
         print(f'note: {task.name} has other sources than the training task {src_data.task.name}; '
               'the val-eer threshold comes from the training sources')
-    kw = dict(batch_size=2 * cfg.data.batch_size, device=dev, amp=cfg.train.amp, num_workers=cfg.data.num_workers,
+    from mmdgpp.train.trainer import effective_precision
+    kw = dict(batch_size=2 * cfg.data.batch_size, device=dev, precision=cfg.backbone.precision, num_workers=cfg.data.num_workers,
               progress=progress)
     from mmdgpp.eval.metrics import compute_metrics
     test = predict(model, data.test, desc=f'{task.name} test', **kw)
     val = predict(model, src_data.val, desc='source val', **kw)
     m = task_metrics(test, val)
+    scores_path = write_scores(out/f'scores-{task.name}.csv', test)
     figs = {}
     if figures:
         from mmdgpp.eval.metrics import video_scores
@@ -158,9 +195,11 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
         plot_scores(vs, vy, m['video'], figs['scores'], title)
     res = dict(task=task.name, protocol=task.protocol, target=task.target, sources=list(task.sources),
                targets=list(task.targets), missing=list(task.missing_test), model=cfg.model, backbone=cfg.backbone.name,
+               precision=effective_precision(cfg.backbone.precision, dev),
                checkpoint=str(ck_path), epoch=ck['state']['epoch'], n_frames=int(len(test['scores'])),
                n_videos=int(m['video']['test-eer']['n_live'] + m['video']['test-eer']['n_spoof']),
-               metrics=m['video'], frame_level=m['frame'], source_val=scalar_metrics(
+               metrics=m['video'], frame_level=m['frame'], bootstrap=m['bootstrap'], scores=str(scores_path),
+               source_val=scalar_metrics(
                    compute_metrics(val['scores'], val['labels'], val['attacks'], val['videos'], threshold='test-eer')),
                figures={k: str(v) for k, v in figs.items()},
                seconds=round(time.time() - t0, 2))
@@ -170,6 +209,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     if verbose:
         print(format_results(res))
         print(f'results: {path}')
+        print(f'video scores: {scores_path}')
         if figs: print(f'figures: {figs["roc"]}, {figs["scores"]}')
     return res
 
@@ -177,6 +217,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
 _EVAL_EPILOG = """examples:
   mmdgpp eval --run runs/mmdgpp-p1-W-s0                        the run's own task, best checkpoint
   mmdgpp eval --run runs/mmdgpp-p1-W-s0 --protocol p2          the same target with depth, IR, both missing
+  mmdgpp eval --run runs/mmdgpp-p1-W-s0 --missing depth        depth missing: the Protocol 2 test (results-p2-...)
   mmdgpp eval --checkpoint runs/x/checkpoints/last.pt --protocol p2 --target W --missing ir
 
 Reports HTER, AUC, ACER, APCER, BPCER and TPR@FPR=1% at video level for three thresholds:
@@ -194,7 +235,7 @@ def cli_eval(p):
     p.add_argument('--which', choices=['best', 'last'], default='best', help='with --run: which checkpoint (default best)')
     p.add_argument('--protocol', metavar='P', help="p1, p2 or p3 (default: the run's own)")
     p.add_argument('--target', metavar='T', help="target of the protocol (default: the run's own)")
-    p.add_argument('--missing', metavar='M', help='p2: depth, ir or depth+ir (default: all three in turn)')
+    p.add_argument('--missing', metavar='M', help='p2: depth, ir or depth+ir (default: all three in turn); on a p1 run it means p2')
     p.add_argument('--set', dest='overrides', action='append', default=[], metavar='KEY=VALUE',
                    help='override a setting of the stored config, e.g. --set backbone.pretrained=/path/ViT-B-16.pt')
     p.add_argument('--device', help="auto, cpu, cuda or cuda:N (default: the run's)")
