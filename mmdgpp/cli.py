@@ -6,10 +6,11 @@ evaluation and ablation batches."""
 # %% ../nbs/70_cli.ipynb #51e6fb6c
 from __future__ import annotations
 import argparse, sys
+from . import __version__
 from .core import MMDGError, load_settings
 
 # %% auto #0
-__all__ = ['COMMANDS', 'COMMAND_MODULES', 'command', 'build_parser', 'main']
+__all__ = ['COMMANDS', 'COMMAND_MODULES', 'command', 'environment_report', 'build_parser', 'main']
 
 # %% ../nbs/70_cli.ipynb #d911fc25
 COMMANDS = {}
@@ -20,15 +21,29 @@ def command(name, help):
     return deco
 
 # %% ../nbs/70_cli.ipynb #94e50357
-@command('info', 'print the backbone summary and the user settings')
+def environment_report() -> str:
+    "Versions, the settings file and environment overrides in use, and the device `auto` resolves to."
+    import platform, torch, open_clip
+    from mmdgpp.core import _find_settings_file, settings_overrides, resolve_device
+    f, env, s = _find_settings_file(), settings_overrides(), load_settings()
+    how = ' (from MMDGPP_SETTINGS)' if env.get('MMDGPP_SETTINGS') else ''
+    return '\n'.join([
+        f'mmdgpp {__version__} (python {platform.python_version()}, torch {torch.__version__}, open_clip {open_clip.__version__})',
+        f'settings file: {f.resolve()}{how}' if f else 'settings file: none found (built-in defaults)',
+        'environment:   ' + (', '.join(f'{k}={v}' for k, v in env.items()) or 'no MMDGPP_* overrides'),
+        f'device:        {s["device"]} -> {resolve_device(s["device"])}'])
+
+@command('info', 'print versions, the settings in use, the resolved device and the backbone summary')
 def _info(p):
     p.add_argument('--backbone', default=None, help='open_clip architecture (default: settings.ini)')
     p.add_argument('--pretrained', default=None, help="'' for random init, a tag (openai) or a checkpoint path")
     def run(a):
         from mmdgpp.models.backbone import create_backbone
         s = load_settings()
+        print(environment_report())
         bb = create_backbone(a.backbone or s['backbone'], a.pretrained if a.pretrained is not None else s['pretrained'])
         print(bb.summary())
+        print('settings:')
         for k, v in s.items(): print(f'  {k:12s} {v}')
     return run
 
@@ -50,6 +65,7 @@ def _command_builder(name):
 def build_parser(command: str|None=None, # fill only this command's arguments (None: every command)
                  ) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='mmdgpp', description='MMDG++ multimodal face anti-spoofing workbook.')
+    ap.add_argument('--version', action='version', version=f'mmdgpp {__version__}')
     sub = ap.add_subparsers(dest='command', metavar='COMMAND')
     runners = {}
     names = {**{k: h for k, (h, _) in COMMANDS.items()}, **{k: h for k, (_, h) in COMMAND_MODULES.items()}}

@@ -79,6 +79,17 @@ def test_train_eval_and_a_checkpoint_of_another_architecture(synth, tmp_path):
     # the checkpoint, read as if it were made for the 224 px tiny CLIP
     r = run_cli('eval', '--checkpoint', run/'checkpoints'/'best.pt', '--set', 'backbone.name=mmdg-tiny-224', '--device', 'cpu')
     assert r.returncode == 2 and 'does not fit this model' in r.stderr and _one_line(r.stderr), r.stderr
+    # the README's Protocol 2 example: a p1 run tested with depth missing is the p2 task, recorded as such
+    r = run_cli('eval', '--run', run, '--missing', 'depth', '--no-figures', '--device', 'cpu', '--no-progress')
+    assert r.returncode == 0, r.stderr
+    res = json.loads((run/'results-p2-CPS-W-depth.json').read_text())
+    assert (res['protocol'], res['task'], res['missing']) == ('p2', 'p2-CPS-W-depth', ['depth'])
+    # a task that does not exist fails before any model is built (the builder is never called)
+    from mmdgpp.core import MMDGError
+    from mmdgpp.eval.evaluate import evaluate
+    def must_not_build(cfg, device): raise AssertionError('a model was built before the task was checked')
+    for kw, msg in ((dict(protocol='p3'), "protocol p3 has no target 'W'"), (dict(missing='rgb'), 'RGB is always present')):
+        with pytest.raises(MMDGError, match=msg): evaluate(run, build=must_not_build, figures=False, **kw)
     # protocol 2 without --missing evaluates the three missing-modality settings
     r = run_cli('eval', '--run', run, '--protocol', 'p2', '--no-figures', '--device', 'cpu', '--no-progress')
     assert r.returncode == 0, r.stderr
@@ -96,3 +107,50 @@ def test_quickstart_smoke(synth, tmp_path):
     rep = json.loads((tmp_path/'quickstart.json').read_text())
     assert sorted(rep['models']) == ['erm', 'mmdgpp'] and rep['task'] == 'p1-CPS-W'
     assert rep['config']['data']['root'] == synth
+
+
+def test_missing_modalities_on_an_all_modality_run_mean_protocol_2():
+    "eval_config: --missing on a p1 run selects the protocol that tests the same task with modalities missing."
+    from mmdgpp.config import ExperimentConfig, override
+    from mmdgpp.eval.evaluate import eval_config
+    from mmdgpp.train.trainer import check_task
+    p1 = override(ExperimentConfig(), **{'data.protocol': 'p1', 'data.target': 'S'})
+    e = eval_config(p1, missing='ir')
+    assert (e.data.protocol, e.data.target, e.data.missing) == ('p2', 'S', 'ir')
+    assert check_task(e).sources == ('C', 'P', 'W') and check_task(e).missing_test == ('ir',)
+    e = eval_config(p1)                                            # no --missing: the run's own task
+    assert (e.data.protocol, e.data.missing) == ('p1', '')
+    # a protocol with no missing-modality twin (p3) keeps its name, and the task check says why it fails
+    p3 = override(ExperimentConfig(), **{'data.protocol': 'p3', 'data.target': 'PS'})
+    e = eval_config(p3, missing='depth')
+    assert e.data.protocol == 'p3'
+    with pytest.raises(Exception, match='protocol p3 tests with all modalities'): check_task(e)
+    # a table where the twin has other sources for the target is not a twin
+    ps = {'a': {'tasks': {'W': {'sources': ['C', 'P', 'S'], 'targets': ['W']}}},
+          'b': {'missing': ['depth'], 'tasks': {'W': {'sources': ['C', 'P'], 'targets': ['W']}}}}
+    assert eval_config(override(ExperimentConfig(), **{'data.protocol': 'a', 'data.target': 'W'}), missing='depth',
+                       protocols=ps).data.protocol == 'a'
+
+
+def test_settings_file_named_by_the_environment_must_exist(tmp_path):
+    r = run_cli('info', env={'MMDGPP_SETTINGS': str(tmp_path/'nowhere.ini')})
+    assert r.returncode == 2 and _one_line(r.stderr), r.stderr
+    assert r.stderr.strip() == f'error: MMDGPP_SETTINGS names a settings file that does not exist: {tmp_path/"nowhere.ini"}'
+
+
+def test_version_and_info_report_the_environment(tmp_path):
+    import open_clip, mmdgpp
+    r = run_cli('--version')
+    assert r.returncode == 0 and r.stdout.strip() == f'mmdgpp {mmdgpp.__version__}'
+    (tmp_path/'s.ini').write_text('[mmdgpp]\ndevice = auto   # resolved by info\nruns_dir = out\n')
+    r = run_cli('info', cwd=tmp_path, env={'MMDGPP_SETTINGS': str(tmp_path/'s.ini'), 'MMDGPP_BACKBONE': 'mmdg-tiny-64'})
+    assert r.returncode == 0, r.stderr
+    want = torch.__version__, open_clip.__version__, mmdgpp.__version__
+    assert all(v in r.stdout.splitlines()[0] for v in want), r.stdout
+    assert f'settings file: {tmp_path/"s.ini"} (from MMDGPP_SETTINGS)' in r.stdout
+    assert 'MMDGPP_BACKBONE=mmdg-tiny-64' in r.stdout
+    assert f'device:        auto -> {"cuda" if torch.cuda.is_available() else "cpu"}' in r.stdout
+    assert f'runs_dir     {tmp_path/"out"}' in r.stdout
+    # no settings file anywhere above the working folder: the built-in defaults, said so
+    r = run_cli('info', cwd='/', env={'MMDGPP_SETTINGS': ''})
+    assert r.returncode == 0 and 'settings file: none found (built-in defaults)' in r.stdout, r.stdout + r.stderr
