@@ -138,7 +138,7 @@ def check_params(params: dict, tparams: dict[str, Param], where: str = 'grid') -
     return out
 
 # %% ../nbs/60_ablate.ipynb #6211c7f8
-GRID_KEYS = ('template', 'base', 'axes', 'timeout', 'out', 'description')
+GRID_KEYS = ('template', 'base', 'axes', 'timeout', 'out', 'description', 'reference')
 DEFAULT_TIMEOUT = 6*3600  # seconds per cell when the grid does not say
 
 @dataclass
@@ -151,6 +151,7 @@ class Grid:
     timeout: int = DEFAULT_TIMEOUT             # papermill execution timeout per cell, seconds
     out: str = ''                 # batch folder ('' = <runs_dir>/ablate/<name>)
     description: str = ''
+    reference: str = ''           # the variant of the summary's paired differences ('' = none)
 
 # %% ../nbs/60_ablate.ipynb #f48e1428
 def _yaml_load(path: Path, what: str):
@@ -179,11 +180,15 @@ def load_grid(path: str|Path, overrides: dict|None = None) -> Grid:
     for k, v in (overrides or {}).items():
         if k in axes: fail(f'--set {k}: {k} is an axis of the grid, not a base parameter')
         base[k] = v
+    ref = str(d.get('reference') or '')
+    if ref and not any(isinstance(v, dict) and ref in v for v in axes.values()):
+        fail(f'grid file {path}: reference "{ref}" is not a variant of any axis')
+    name = path.stem + ''.join(f'_{_slug(k)}-{_slug(v)}' for k, v in (overrides or {}).items())
     timeout = d.get('timeout', DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
         fail(f'grid file {path}: timeout must be a positive number of seconds, got {timeout!r}')
-    return Grid(path.stem, (path.parent/str(d['template'])).resolve(), base, axes, timeout, str(d.get('out') or ''),
-                str(d.get('description') or ''))
+    return Grid(name, (path.parent/str(d['template'])).resolve(), base, axes, timeout, str(d.get('out') or ''),
+                str(d.get('description') or ''), ref)
 
 # %% ../nbs/60_ablate.ipynb #c7ef3a2e
 @dataclass
@@ -532,7 +537,7 @@ def run_batch(grid: Grid|str|Path, out: str|Path|None = None, jobs: int = 1, sha
     check_kernel(kernel)
     bdir = batch_dir(grid, out); bdir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(bdir/'batch.json', dict(name=grid.name, template=str(grid.template), base=grid.base, axes=grid.axes,
-                                             description=grid.description))
+                                             description=grid.description, reference=grid.reference))
     done = lambda r: run_status(bdir/r.name) == 'ok' or (not retry_failed and run_status(bdir/r.name) == 'failed')
     todo = [r for r in sel if not done(r)]
     collect(bdir, runs)

@@ -95,9 +95,11 @@ def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose) -> dict:
         secs = time.time() - t
         say(f'[{k}/{1 + 2 * len(models)}] evaluating {NAMES[m]} on {", ".join(task.targets)}'); k += 1
         r = evaluate(run, device=dev, progress=progress, verbose=False)
+        te, ve = r['metrics']['test-eer'], r['metrics']['val-eer']
         results[m] = dict(run=str(run), train_seconds=round(secs, 1), results=r['path'], figures=r['figures'],
-                          **{k2: r['metrics']['test-eer'][k2] for k2 in ('hter', 'auc', 'acer', 'apcer', 'bpcer')},
-                          hter_val_eer=r['metrics']['val-eer']['hter'])
+                          **{k2: te[k2] for k2 in ('hter', 'auc', 'acer', 'apcer', 'bpcer', 'n_live', 'n_spoof')},
+                          hter_ci=te.get('hter_ci'), auc_ci=te.get('auc_ci'),
+                          hter_val_eer=ve['hter'], hter_val_eer_ci=ve.get('hter_ci'))
     total = time.time() - t0
     report = dict(task=task.name, backbone=cfg.backbone.name, pretrained=cfg.backbone.pretrained, device=dev,
                   seconds=round(total, 1), config=to_dict(cfg), models=results)
@@ -105,15 +107,26 @@ def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose) -> dict:
     say(format_quickstart(report, out))
     return report
 
+def _ci(c): return f'[{100 * c[0]:5.1f}, {100 * c[1]:5.1f}]' if c else ''
+
 def format_quickstart(report: dict, out: Path) -> str:
-    "The quickstart's closing summary."
-    lines = [f'\nresults on the unseen target ({report["task"]}, video level, threshold at the target EER):',
-             f'  {"model":8s} {"HTER%":>7s} {"AUC%":>7s} {"ACER%":>7s}   {"HTER% (val-EER threshold)":>26s}']
+    "The quickstart's closing summary, with 95 % bootstrap intervals over the test videos."
+    from mmdgpp.eval.metrics import video_worth
+    r0 = report['models']['mmdgpp']
+    wl, ws = video_worth(r0['n_live'], r0['n_spoof'])
+    lines = [f'\nresults on the unseen target ({report["task"]}, video level): {r0["n_live"] + r0["n_spoof"]} test videos '
+             f'({r0["n_live"]} live, {r0["n_spoof"]} spoof); one live video is worth {wl:.2f} HTER points, one spoof video {ws:.2f}',
+             f'  [95 % intervals: bootstrap over test videos]; val-EER: threshold fixed on the source val sets; test-EER: the papers\' convention',
+             f'  {"model":10s} {"HTER% val-EER":>13s} {"[95 %]":>14s} {"HTER% test-EER":>14s} {"[95 %]":>14s} {"AUC%":>7s} {"[95 %]":>14s}']
     for m, r in report['models'].items():
-        lines.append(f'  {NAMES[m]:8s} {100 * r["hter"]:7.2f} {100 * r["auc"]:7.2f} {100 * r["acer"]:7.2f}   {100 * r["hter_val_eer"]:26.2f}')
+        lines.append(f'  {NAMES[m]:10s} {100 * r["hter_val_eer"]:13.2f} {_ci(r.get("hter_val_eer_ci")):>14s} {100 * r["hter"]:14.2f} '
+                     f'{_ci(r.get("hter_ci")):>14s} {100 * r["auc"]:7.2f} {_ci(r.get("auc_ci")):>14s}')
     if 'erm' in report['models']:
-        a, b = report['models']['mmdgpp']['hter'], report['models']['erm']['hter']
-        lines.append(f'  MMDG++ {"beats" if a < b else "does not beat"} ERM on HTER here ({100 * a:.2f}% vs {100 * b:.2f}%)')
+        a, b = report['models']['mmdgpp'], report['models']['erm']
+        lo = lambda r: (r.get('hter_val_eer_ci') or [r['hter_val_eer']] * 2)
+        sep = lo(a)[1] < lo(b)[0] or lo(b)[1] < lo(a)[0]
+        lines.append(f'  HTER at the val-EER threshold: MMDG++ {100 * a["hter_val_eer"]:.2f}% vs ERM {100 * b["hter_val_eer"]:.2f}% '
+                     f'({"the intervals do not overlap" if sep else "the intervals overlap: one run each cannot tell them apart"})')
     r = report['models']['mmdgpp']
     lines += [f'report:  {out/"quickstart.json"} (per model: {Path(r["results"]).name} in each run folder)',
               f'figures: {r["figures"].get("roc", "")}, {r["figures"].get("scores", "")}',
