@@ -12,15 +12,15 @@ import numpy as np
 from ..core import fail, load_settings, atomic_path, atomic_write_json
 
 # %% auto #0
-__all__ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES', 'DOMAINS', 'PRESETS',
-           'DATASETS', 'SPLITS', 'MARKER', 'FORMAT_VERSION', 'PROBE_FEATURES', 'identity', 'pose', 'jitter', 'face',
-           'environment', 'live_scene', 'printed', 'paper', 'scene_live', 'scene_print', 'scene_replay',
+__all__ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES', 'CUES', 'CUE_RATES', 'DOMAINS',
+           'DATASETS', 'SPLITS', 'PRESETS', 'MARKER', 'FORMAT_VERSION', 'PROBE_FEATURES', 'identity', 'pose', 'jitter',
+           'face', 'environment', 'live_scene', 'printed', 'paper', 'scene_live', 'scene_print', 'scene_replay',
            'scene_3d_mask', 'scene_silicone_mask', 'scene_paper_glasses', 'scene_print_cut', 'Domain', 'session_bias',
            'rgb_camera', 'depth_camera', 'ir_camera', 'Preset', 'Video', 'plan_videos', 'video_params',
            'frame_conditions', 'render_frame', 'video_folder', 'frame_paths', 'write_npz', 'is_complete', 'layout',
-           'generate', 'default_synth_dir', 'ensure_synth', 'sample_mosaic', 'show_samples', 'probe_arrays',
-           'fit_probe', 'probe_table', 'print_probe_table', 'degradation_auc', 'modality_parts', 'imbalance_report',
-           'cli_synth']
+           'generate', 'default_synth_dir', 'ensure_synth', 'sample_mosaic', 'show_samples', 'look_mosaic',
+           'failure_mosaic', 'show_mosaic', 'probe_arrays', 'fit_probe', 'probe_table', 'print_probe_table',
+           'degradation_auc', 'modality_parts', 'imbalance_report', 'cli_synth']
 
 # %% ../../nbs/12_data.synth.ipynb #2f815d68
 @lru_cache(maxsize=8)
@@ -313,12 +313,17 @@ def _cut_scene(cut, bend): return lambda *a: scene_print_cut(*a, cut=cut, bend=b
 SCENES.update({f'print-cut-{c}-{s}': _cut_scene(c, 0.0 if s == 'flat' else 0.25) for c in CUTS for s in ('flat', 'bent')})
 
 # %% ../../nbs/12_data.synth.ipynb #edaa0e12
+CUES = ('cool-lamp', 'vignette', 'flicker', 'haze')   # the four attack-session looks (RGB only); look k fails in DATASETS[k]
+CUE_RATES = dict(usual=(0.08, 0.92),                   # P(look | live), P(look | spoof) where the look marks the attacks
+                 failing=(0.9, 0.1))                 # ... in the one domain where it was the live sessions' setup
+
 @dataclass(frozen=True)
 class Domain:
     "One synthetic dataset: its sensors, its attack mix and its capture habits."
     letter: str                        # C, P, S or W (as the real benchmark)
     name: str                          # the real dataset it stands in for
     attacks: dict                      # split -> attack types of its spoof videos
+    cue: int = 0                       # the session look (index into `CUES`) whose correlation is reversed here
     rgb_gain: tuple = (1.0, 1.0, 1.0)  # colour cast (white balance)
     rgb_gamma: float = 1.0             # output = input ** (1 / gamma)
     rgb_blur: float = 0.3              # optics: Gaussian sigma in pixels of a 64 px image
@@ -333,37 +338,43 @@ class Domain:
     ir_noise: float = 0.015
     ir_blur: float = 0.5               # Gaussian sigma in pixels of a 64 px image
     ir_flare: float = 0.0              # probability of saturating hot spots in a frame
-    bias_live: float = 0.05            # probability of the session-bias look in a live video
-    bias_spoof: float = 0.95           # ... and in a spoof video
+
+    def cue_rate(self, k: int, label: int) -> float:
+        "Probability that a video of this domain with `label` (1 = live) shows session look `k`."
+        return CUE_RATES['failing' if k == self.cue else 'usual'][0 if label else 1]
 
 def _same(*a): return dict(train=a, val=a, test=a)
 
 DOMAINS = dict(
     C=Domain('C', 'CASIA-CeFA', dict(train=('print', 'replay'), val=('print', 'replay'),
-                                     test=('print', 'replay', '3d-mask', 'silicone-mask')),
+                                     test=('print', 'replay', '3d-mask', 'silicone-mask')), cue=0,
              rgb_gain=(1.08, 1.0, 0.86), rgb_blur=0.6, rgb_noise=0.02, rgb_res=0.75,
-             depth_noise=0.015, depth_bits=5, depth_holes=1.0, depth_dropout=0.1, ir_noise=0.03, ir_flare=0.1),
-    P=Domain('P', 'PADISI-Face', _same('print', 'replay', 'silicone-mask', 'paper-glasses'),
+             depth_noise=0.015, depth_bits=5, depth_holes=1.0, depth_dropout=0.4, ir_noise=0.03, ir_flare=0.05),
+    P=Domain('P', 'PADISI-Face', _same('print', 'replay', 'silicone-mask', 'paper-glasses'), cue=1,
              rgb_gain=(0.94, 1.05, 1.0), rgb_gamma=1.3, rgb_blur=0.9, rgb_noise=0.02, rgb_res=0.5,
-             depth_holes=0.5, depth_dropout=0.05, ir_gain=1.2, ir_noise=0.02, ir_flare=0.75),
-    S=Domain('S', 'CASIA-SURF', _same(*CUT_ATTACKS),
-             rgb_gamma=0.8, rgb_noise=0.035, depth_noise=0.03, depth_bits=6, depth_holes=2.0, depth_dropout=0.7,
+             depth_holes=0.5, depth_dropout=0.05, ir_gain=1.2, ir_noise=0.02, ir_flare=0.6),
+    S=Domain('S', 'CASIA-SURF', _same(*CUT_ATTACKS), cue=2,
+             rgb_gamma=0.8, rgb_noise=0.035, depth_noise=0.03, depth_bits=6, depth_holes=2.0, depth_dropout=0.6,
              ir_gain=0.8, ir_noise=0.04, ir_flare=0.05),
-    W=Domain('W', 'WMCA', _same('paper-glasses', 'print', 'replay', '3d-mask', 'silicone-mask'),
+    W=Domain('W', 'WMCA', _same('paper-glasses', 'print', 'replay', '3d-mask', 'silicone-mask'), cue=3,
              rgb_gain=(1.0, 0.96, 1.04), rgb_gamma=1.1, rgb_blur=0.2, rgb_noise=0.01, depth_noise=0.006,
-             depth_holes=0.3, depth_dropout=0.03, ir_gain=1.1, ir_noise=0.01, ir_flare=0.03, bias_live=0.5, bias_spoof=0.5),
+             depth_holes=0.3, depth_dropout=0.05, ir_gain=1.1, ir_noise=0.01, ir_flare=0.4),
 )
 
 # %% ../../nbs/12_data.synth.ipynb #750ede47
-def session_bias(rgb, n):
-    "The source sites' attack-session look: a cool lamp (blue cast) and a vignetting lens (dark corners)."
+def session_bias(rgb, n, cues: int=1):
+    "The attack-session looks in the bit mask `cues` (bit k: `CUES[k]`), applied to scene radiance `rgb` (3, n, n)."
     X, Y = _grid(n)
-    return rgb*_rgb(0.86, 0.94, 1.22)*(1 - 0.55*np.clip((np.sqrt(X*X + Y*Y) - 0.75)/0.6, 0, 1))
+    if cues & 1: rgb = rgb*_rgb(0.86, 0.94, 1.22)                                          # cool lamp: blue cast
+    if cues & 2: rgb = rgb*(1 - 0.55*np.clip((np.sqrt(X*X + Y*Y) - 0.75)/0.6, 0, 1))     # vignetting lens: dark corners
+    if cues & 4: rgb = rgb*(1 + 0.14*np.sin(3*np.pi*Y + 0.5))                            # mains flicker: horizontal bands
+    if cues & 8: rgb = 0.7*rgb + 0.3*_rgb(0.92, 0.92, 0.9)                                # hazy lens: washed out, bright
+    return rgb
 
-def rgb_camera(rgb, dom: Domain, n, rng, bias=False, wb=1.0):
-    "Scene radiance (3, n, n) -> 8-bit RGB image (n, n, 3) as domain `dom`'s camera records it."
+def rgb_camera(rgb, dom: Domain, n, rng, bias: int=0, wb=1.0):
+    "Scene radiance (3, n, n) -> 8-bit RGB image (n, n, 3) as domain `dom`'s camera records it (`bias`: session looks)."
     x = rgb*np.asarray(dom.rgb_gain, np.float32).reshape(3, 1, 1)*wb
-    if bias: x = session_bias(x, n)
+    if bias: x = session_bias(x, n, int(bias))
     x = np.clip(_resample(_blur(x, dom.rgb_blur*n/64), dom.rgb_res), 0, 1)**(1/dom.rgb_gamma)
     return _u8(x + dom.rgb_noise*rng.standard_normal(x.shape, np.float32)).transpose(1, 2, 0)
 
@@ -391,8 +402,11 @@ def depth_camera(near, dom: Domain, n, rng, gloss=0.0, dropout=False):
         th, k, ph, off = (float(t) for t in rng.uniform((0, 2, 0, -0.2), (2*np.pi, 5, 2*np.pi, 0.15)))
         across = -math.sin(th)*X + math.cos(th)*Y
         lost = math.cos(th)*X + math.sin(th)*Y + 0.08*np.sin(k*across + ph) > off
-        d = np.where(lost, 0.35 + 0.5*_field(rng, n) + 0.08*rng.standard_normal((n, n), np.float32), d)
-        hole |= lost & (_field(rng, n) < 0.35)
+        lvl, tx, ty, cx, cy = (float(t) for t in rng.uniform((0.35, -0.1, -0.1, -0.4, -0.4), (0.6, 0.1, 0.1, 0.4, 0.4)))
+        if rng.random() < 0.5: fake = lvl + tx*X + ty*Y                          # a phantom wall: flat, like a print
+        else: fake = lvl - 0.05 + 0.3*_gauss(X, Y, cx, cy, 0.45, 0.55)         # a phantom bump: relief, like a head
+        d = np.where(lost, fake + 0.03*rng.standard_normal((n, n), np.float32), d)
+        hole |= lost & (_field(rng, n) < 0.2)
     if gloss > 0:
         cx, cy = (float(t) for t in rng.uniform(-0.3, 0.3, 2))
         hole |= _gauss(X, Y, cx, cy, 0.25, 0.2) > 1 - 0.6*gloss
@@ -415,13 +429,22 @@ def ir_camera(ir, dom: Domain, n, rng, gain=1.0, flare=False):
 class Preset:
     size: int          # image side in pixels
     subjects: tuple    # people per domain in (train, val, test)
-    frames: int        # frames per video
+    frames: tuple      # frames per video in (train, val, test)
     spoofs: int = 2    # attack videos per person (plus one live video)
+    def videos(self, split: str) -> tuple[int, int]:
+        "(live, spoof) videos per domain in `split`."
+        k = self.subjects[SPLITS.index(split)]
+        return k, k*self.spoofs
+    def samples(self) -> int:
+        "Frames per domain, all splits."
+        return sum(k*(1 + self.spoofs)*f for k, f in zip(self.subjects, self.frames))
 
-PRESETS = dict(tiny=Preset(64, (8, 2, 4), 3),       # tests: 504 samples, seconds
-               small=Preset(64, (16, 6, 10), 4),    # quickstart and notebooks: 384 samples per domain
-               medium=Preset(224, (20, 6, 10), 5))  # 540 samples per domain at 224 px (about 370 MB)
 DATASETS, SPLITS = ('C', 'P', 'S', 'W'), ('train', 'val', 'test')
+PRESETS = dict(
+    tiny=Preset(64, (12, 2, 8), (2, 1, 1)),         # tests: 408 frames, seconds; 8 live / 16 spoof test videos per domain
+    small=Preset(64, (24, 8, 100), (2, 1, 1)),      # quickstart, notebooks, quick grid: 1,872 frames; 100 / 200 test videos
+    evidence=Preset(64, (64, 12, 100), (2, 1, 1)),  # evidence grid: 2,880 frames; 100 / 200 test videos, more training data
+    medium=Preset(224, (20, 6, 10), (5, 5, 5)))     # 224 px (about 370 MB): 540 frames per domain
 
 @dataclass(frozen=True)
 class Video:
@@ -431,7 +454,7 @@ class Video:
     subject: int       # the person's index within (dataset, split)
     slot: int          # 0 = the person's live video, 1.. = their attack videos
     attack: str        # 'live' or an attack type
-    bias: bool         # recorded with the session-bias look
+    bias: int          # session looks of the recording: bit k set = `CUES[k]` (0: none)
     @property
     def label(self) -> int: return int(self.attack == 'live')
 
@@ -445,10 +468,10 @@ def plan_videos(dataset: str, split: str, subjects: int, spoofs: int=2, seed: in
     kinds = dom.attacks[split]
     for s in range(subjects):
         for slot in range(spoofs + 1):
-            v = Video(dataset, split, s, slot, 'live' if slot == 0 else kinds[k % len(kinds)], False)
+            v = Video(dataset, split, s, slot, 'live' if slot == 0 else kinds[k % len(kinds)], 0)
             k += slot > 0
-            p = dom.bias_live if v.label else dom.bias_spoof
-            out.append(replace(v, bias=bool(np.random.default_rng(_seq(seed, v, 3, slot)).random() < p)))
+            r = np.random.default_rng(_seq(seed, v, 3, slot)).random(len(CUES))
+            out.append(replace(v, bias=sum(1 << c for c in range(len(CUES)) if r[c] < dom.cue_rate(c, v.label))))
     return out
 
 def video_params(v: Video, seed: int) -> dict:
@@ -542,7 +565,7 @@ def write_npz(path, arrays: dict):
 
 # %% ../../nbs/12_data.synth.ipynb #c57fb9c2
 MARKER, _WORKING, _LOCK = 'synth.json', '.synth-generating', '.synth.lock'
-FORMAT_VERSION = 1      # bump when the rendering changes, so that existing folders are regenerated
+FORMAT_VERSION = 2      # bump when the rendering changes, so that existing folders are regenerated
 _LISTS = tuple(f'{d}-{s}.txt' for d in DATASETS for s in SPLITS)
 _OURS = (MARKER, _WORKING, 'manifest.csv', 'CeFA', 'CASIA-SURF-CROP', 'WMCA-Image', 'PADISI') + _LISTS
 
@@ -560,9 +583,9 @@ def _check_args(preset, seed, size):
 def _params(preset, seed, size):
     "What identifies a generated benchmark; a folder whose `synth.json` differs in any of these is regenerated."
     pr = PRESETS[preset]
-    domains = hashlib.sha1(repr(sorted(DOMAINS.items())).encode()).hexdigest()[:12]   # sensor and attack settings
+    domains = hashlib.sha1(repr((sorted(DOMAINS.items()), CUES, CUE_RATES)).encode()).hexdigest()[:12]   # sensors, attacks, looks
     return dict(format='mmdgpp-synth', version=FORMAT_VERSION, preset=preset, seed=seed, size=size,
-                subjects=list(pr.subjects), frames=pr.frames, spoofs=pr.spoofs, domains=domains)
+                subjects=list(pr.subjects), frames=list(pr.frames), spoofs=pr.spoofs, domains=domains)
 
 def is_complete(out, preset='small', seed=0, size=None) -> bool:
     "Whether folder `out` holds a finished synthetic benchmark generated with these parameters."
@@ -608,8 +631,8 @@ def _clear(out: Path):
 def layout(preset: str='small', seed: int=0) -> list[tuple]:
     "Every sample of a preset, in list order: (Video, frame, paths)."
     pr, seed, _ = _check_args(preset, seed, None)
-    return [(v, f, frame_paths(v, f, seed)) for d in DATASETS for s, k in zip(SPLITS, pr.subjects)
-            for v in plan_videos(d, s, k, pr.spoofs, seed) for f in range(pr.frames)]
+    return [(v, f, frame_paths(v, f, seed)) for d in DATASETS for s, k, n in zip(SPLITS, pr.subjects, pr.frames)
+            for v in plan_videos(d, s, k, pr.spoofs, seed) for f in range(n)]
 
 def _render_jobs(out: Path, jobs, size: int, seed: int):
     made = set()
@@ -648,7 +671,7 @@ def _lists_and_manifest(jobs, seed):
     return lists, rows, counts
 
 def generate(out,                       # folder to write (created; must be empty or hold a synthetic benchmark)
-             preset: str='small',       # tiny | small | medium (`PRESETS`)
+             preset: str='small',       # tiny | small | evidence | medium (`PRESETS`)
              seed: int=0,               # the same seed gives byte-identical files
              size: int|None=None,       # image side in pixels (default: the preset's)
              force: bool=False,         # regenerate even if `out` holds a complete benchmark with these parameters
@@ -703,7 +726,8 @@ def sample_mosaic(seed: int=0, size: int=64, subject: int=0, cut: str='print-cut
         dom = DOMAINS[d]
         for j, k in enumerate(kinds):
             if k != 'live' and k not in dom.attacks['test']: continue
-            v = Video(d, 'test', subject, 0 if k == 'live' else 1, k, (dom.bias_live if k == 'live' else dom.bias_spoof) > 0.5)
+            lab = int(k == 'live')
+            v = Video(d, 'test', subject, 1 - lab, k, sum(1 << c for c in range(len(CUES)) if dom.cue_rate(c, lab) > 0.5))
             typical = dict(dropout=dom.depth_dropout > 0.5, flare=dom.ir_flare > 0.5)   # the domain's usual sensor state
             frame = next((f for f in range(50) if frame_conditions(v, f, seed) == typical), 0)
             im = render_frame(v, frame, size, seed)
@@ -724,6 +748,59 @@ def show_samples(seed: int=0, size: int=64, **kw):
     for sp in ax.spines.values(): sp.set_visible(False)
     ax.tick_params(length=0)
     fig.tight_layout(pad=0.2)
+    return fig
+
+# %% ../../nbs/12_data.synth.ipynb #a1f0c002
+def _tile_rows(rows, g=2):
+    "Stack equal-sized uint8 tiles (lists of (n, n, 3) or (n, n)) into one mosaic with white gaps."
+    n = np.asarray(rows[0][0]).shape[0]
+    img = np.full((len(rows)*(n + g), max(map(len, rows))*(n + g), 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        for j, t in enumerate(row):
+            t = np.asarray(t)
+            img[i*(n + g):i*(n + g) + n, j*(n + g):j*(n + g) + n] = t if t.ndim == 3 else t[..., None]
+    return img
+
+def look_mosaic(seed: int=0, size: int=64, subject: int=0):
+    "Row 1: one live W frame without a session look and with each of `CUES` alone; then per domain a live and a spoof frame in their likely looks."
+    v = Video('W', 'test', subject, 0, 'live', 0)
+    rows = [[render_frame(replace(v, bias=b), 0, size, seed)['rgb'] for b in (0, 1, 2, 4, 8)]]
+    for d in DATASETS:
+        dom, row = DOMAINS[d], []
+        for lab, kind in ((1, 'live'), (0, dom.attacks['test'][0])):
+            bits = sum(1 << c for c in range(len(CUES)) if dom.cue_rate(c, lab) > 0.5)
+            row.append(render_frame(Video(d, 'test', subject, 1 - lab, kind, bits), 0, size, seed)['rgb'])
+        rows.append(row)
+    return _tile_rows(rows)
+
+def failure_mosaic(seed: int=0, size: int=64, subject: int=0):
+    "Per domain (rows) one live and one spoof frame, each: depth intact, depth dropout, IR intact, IR flare."
+    import unittest.mock as mock
+    g = render_frame.__globals__                  # where `render_frame` looks its sensor state up
+    real, rows = g['frame_conditions'], []
+    for d in DATASETS:
+        row = []
+        for slot, kind in ((0, 'live'), (1, DOMAINS[d].attacks['test'][0])):
+            v = Video(d, 'test', subject, slot, kind, 0)
+            for m, flag in (('depth', 'dropout'), ('ir', 'flare')):
+                for on in (False, True):
+                    force = lambda vv, f, s=0: dict(real(vv, f, s), dropout=on and flag == 'dropout', flare=on and flag == 'flare')
+                    with mock.patch.dict(g, frame_conditions=force): row.append(render_frame(v, 0, size, seed)[m])
+        rows.append(row)
+    return _tile_rows(rows)
+
+def show_mosaic(img, cols=(), rows=(), scale: float=0.9, dpi: int=72):
+    "A mosaic as a compact figure with column and row labels."
+    import matplotlib.pyplot as plt
+    h, w = img.shape[:2]
+    fig, ax = plt.subplots(figsize=(scale*w/66, scale*h/66), dpi=dpi)
+    ax.imshow(img, interpolation='nearest')
+    if cols: ax.set_xticks([w/len(cols)*(j + 0.5) for j in range(len(cols))], cols, fontsize=8); ax.xaxis.tick_top()
+    else: ax.set_xticks([])
+    if rows: ax.set_yticks([h/len(rows)*(i + 0.5) for i in range(len(rows))], rows, fontsize=8)
+    else: ax.set_yticks([])
+    for sp in ax.spines.values(): sp.set_visible(False)
+    ax.tick_params(length=0); fig.tight_layout(pad=0.2)
     return fig
 
 # %% ../../nbs/12_data.synth.ipynb #22c719b0
@@ -816,10 +893,10 @@ def imbalance_report(tab, arrays, target: str='W') -> dict:
 # %% ../../nbs/12_data.synth.ipynb #41eec620
 def cli_synth(p):
     "Add the arguments of `mmdgpp synth` to parser `p`; return its runner."
-    p.add_argument('--preset', default='small', help='tiny (tests), small (quickstart; default) or medium (224 px)')
+    p.add_argument('--preset', default='small', help='tiny (tests), small (quickstart, quick grid; default), evidence (evidence grid) or medium (224 px)')
     p.add_argument('--out', default=None, help='output folder (default: <synth_root>/<preset>-s<seed>, synth_root from settings.ini)')
     p.add_argument('--seed', default='0', help='random seed (default 0); the same seed gives byte-identical files')
-    p.add_argument('--size', default=None, help="image side in pixels (default: the preset's: 64, 64, 224)")
+    p.add_argument('--size', default=None, help="image side in pixels (default: the preset's: 64 px, medium 224 px)")
     p.add_argument('--force', action='store_true', help='regenerate even if the folder already holds this benchmark')
     p.add_argument('--workers', default=None, help='rendering processes (default: one per CPU core, at most 4)')
     def run(a):

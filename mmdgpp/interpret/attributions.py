@@ -252,7 +252,7 @@ def degradation_masks(row: dict,              # a manifest row (see `synth_manif
     "{'depth': (size, size) bool where depth was lost, 'ir': ... where IR flared} of one synthetic frame."
     from unittest import mock
     import mmdgpp.data.synth as synth
-    v = synth.Video(row['dataset'], row['split'], int(row['subject']), int(row['slot']), row['attack'], bool(int(row['bias'])))
+    v = synth.Video(row['dataset'], row['split'], int(row['subject']), int(row['slot']), row['attack'], int(row['bias']))
     frame = int(row['frame'])
     out = {m: np.zeros((size, size), bool) for m in ('depth', 'ir')}
     cond = synth.frame_conditions(v, frame, seed)
