@@ -50,6 +50,7 @@ class ReGradConfig:
     version: int = 4              # 1 | 2 | 3 | 4 (METHOD.md)
     beta: float = 0.5             # loss momentum m <- beta m + (1 - beta) L
     use_certainty: bool = True    # scale modulated terms by the adapters' certainty
+    vjp: str = 'sequential'       # per-loss gradients: sequential | batched (one batched backward) | auto (time both, keep the faster)
 
 @dataclass
 class DataConfig:

@@ -10,6 +10,10 @@ plain, ...) so that load from other processes hits both alike; medians after a w
 
     python benchmark/speed/regrad_step.py            # the real tiny MMDG++ (mmdg-tiny-64, 3 domains)
     python benchmark/speed/regrad_step.py --toy      # a stand-in of the same shape
+    python benchmark/speed/regrad_step.py --vjp sequential,batched   # both per-loss gradient modes, side by side
+
+With several `--vjp` modes, one ReGrad step of each mode follows each plain step, and a ratio and a
+modulation share are printed per mode (`ratio[MODE]: X.XX`).
 """
 from __future__ import annotations
 import argparse, os, statistics, sys, time
@@ -109,15 +113,21 @@ def main(argv=None):
     ap.add_argument('--threads', type=int, default=2, help='torch CPU threads')
     ap.add_argument('--device', default='cpu', help='cpu | cuda | auto')
     ap.add_argument('--version', type=int, default=4, help='ReGrad version 1-4')
+    ap.add_argument('--vjp', default='sequential', help='per-loss gradients: sequential | batched, or both comma-separated')
     a = ap.parse_args(argv)
+    modes = [v.strip() for v in a.vjp.split(',') if v.strip()]
+    if not modes or any(v not in ('sequential', 'batched') for v in modes):
+        print(f'error: --vjp takes sequential and/or batched, got {a.vjp!r}', file=sys.stderr); return 2
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     device = torch.device(resolve_device(a.device)) if a.device == 'auto' else torch.device(a.device)
     model, what = build(a.toy, device)
     model.train()
-    cfg = ExperimentConfig().regrad
-    cfg.version = a.version
-    rg = ReGrad(cfg, model.modality_params(), model.shared_params())
+    rgs = {}
+    for v in modes:
+        cfg = ExperimentConfig().regrad
+        cfg.version, cfg.vjp = a.version, v
+        rgs[v] = ReGrad(cfg, model.modality_params(), model.shared_params())
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5)
     size = model.bb.image_size[0] if a.toy else model.backbone.image_size[0]
@@ -134,8 +144,9 @@ def main(argv=None):
             sync(device); timer[name] = time.perf_counter() - t0
             return r
         return run
-    rg.backward = timed('backward', rg.backward)      # instance attributes: the step itself is unchanged
-    rg.vjps = timed('vjps', rg.vjps)
+    for rg in rgs.values():                           # instance attributes: the step itself is unchanged
+        rg.backward = timed('backward', rg.backward)
+        rg.vjps = timed('vjps', rg.vjps)
 
     def plain_step():
         out = model(batch); ls = model.losses(out, batch)
@@ -145,21 +156,25 @@ def main(argv=None):
     def forward():
         out = model(batch); return out, model.losses(out, batch)
     forward = timed('forward', forward)
-    def regrad_step():
+    def regrad_step(v):
         out, ls = forward()
-        rg.backward(ls, out.get('certainty'), batch['present'])
+        rgs[v].backward(ls, out.get('certainty'), batch['present'])
         opt.step()
     def clock(fn):
         sync(device); t0 = time.perf_counter(); fn(); sync(device)
         return time.perf_counter() - t0
 
-    for _ in range(a.warmup): plain_step(); regrad_step()
-    tp, tr, tm, tf, tv = [], [], [], [], []
+    for _ in range(a.warmup):
+        plain_step()
+        for v in modes: regrad_step(v)
+    tp, tr, tm, tf, tv = [], {v: [] for v in modes}, {v: [] for v in modes}, {v: [] for v in modes}, {v: [] for v in modes}
     for _ in range(a.steps):
         tp.append(clock(plain_step))
-        tr.append(clock(regrad_step))
-        tm.append(timer['backward'] - timer['vjps']); tf.append(timer['forward']); tv.append(timer['vjps'])
-    p, r, m = statistics.median(tp), statistics.median(tr), statistics.median(tm)
+        for v in modes:
+            tr[v].append(clock(lambda: regrad_step(v)))
+            tm[v].append(timer['backward'] - timer['vjps']); tf[v].append(timer['forward']); tv[v].append(timer['vjps'])
+    med = statistics.median
+    p = med(tp)
     n_train = sum(q.numel() for q in params)
     print(f'model: {what}; {len(params)} trainable tensors, {n_train:,} trainable numbers')
     load, cores = os.getloadavg()[0], os.cpu_count() or 1
@@ -167,14 +182,19 @@ def main(argv=None):
         print(f'note: load average {load:.1f} on {cores} cores: other processes compete for the CPU; '
               f'times are inflated (with several torch threads, badly: try --threads 1)')
     print(f'device: {device}, torch threads: {torch.get_num_threads()}, batch {B}, '
-          f'{a.steps} steps of each kind after {a.warmup} warm-up, ReGrad v{a.version}')
+          f'{a.steps} steps of each kind after {a.warmup} warm-up, ReGrad v{a.version}, per-loss gradients: {", ".join(modes)}')
     print(f'plain step:  {p * 1e3:.1f} ms (median)')
-    print(f'ReGrad step: {r * 1e3:.1f} ms (median; forward + losses {statistics.median(tf) * 1e3:.1f} ms, '
-          f'{len(MODALITIES) + 1} vector-Jacobian products {statistics.median(tv) * 1e3:.1f} ms, modulation {m * 1e3:.2f} ms)')
-    print(f'ratio: {r / p:.2f}')
-    print(f'modulation share: {100 * m / r:.1f}%')
-    return dict(plain=p, regrad=r, modulation=m)
+    res = dict(plain=p)
+    for v in modes:
+        r, m = med(tr[v]), med(tm[v])
+        tag = '' if len(modes) == 1 else f'[{v}]'
+        print(f'ReGrad step{tag}: {r * 1e3:.1f} ms (median; forward + losses {med(tf[v]) * 1e3:.1f} ms, '
+              f'{len(MODALITIES) + 1} per-loss gradients ({v}) {med(tv[v]) * 1e3:.1f} ms, modulation {m * 1e3:.2f} ms)')
+        print(f'ratio{tag}: {r / p:.2f}')
+        print(f'modulation share{tag}: {100 * m / r:.1f}%')
+        res[v] = dict(regrad=r, modulation=m, vjps=med(tv[v]))
+    return res
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(0 if isinstance(main(), dict) else 2)
