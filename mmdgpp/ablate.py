@@ -5,7 +5,7 @@ shardable across a cluster, one results table rebuilt from the run folders."""
 
 # %% ../nbs/60_ablate.ipynb #099729ae
 from __future__ import annotations
-import ast, hashlib, io, itertools, json, os, re, socket, subprocess, sys, time, tokenize
+import ast, contextlib, hashlib, io, itertools, json, os, re, signal, socket, subprocess, sys, threading, time, tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from .core import MMDGError, fail, atomic_path, atomic_write_json, load_settings
@@ -14,11 +14,11 @@ from .core import MMDGError, fail, atomic_path, atomic_write_json, load_settings
 __all__ = ['GRID_KEYS', 'DEFAULT_TIMEOUT', 'SMOKE_SETTINGS', 'SWITCHES', 'HEADLINE', 'BOOT_METRICS', 'Param',
            'template_parameters', 'write_toy_template', 'check_params', 'Grid', 'load_grid', 'Run', 'params_hash',
            'run_name', 'expand', 'parse_shard', 'select_shard', 'git_revision', 'check_kernel', 'papermill_parameters',
-           'settings_env', 'execute_run', 'describe_device', 'save_results', 'regrad_settings', 'study_config',
-           'describe_study', 'show_figures', 'headline_metrics', 'training_summary', 'mean_metrics', 'run_status',
-           'collect', 'batch_dir', 'run_batch', 'metric_columns', 'load_results', 'summary_stats', 'format_table',
-           'markdown_table', 'run_scores', 'bootstrap_summary', 'format_ci_table', 'plot_forest', 'plot_variants',
-           'plot_heatmap', 'run_summary', 'cli_ablate']
+           'kill_kernels', 'settings_env', 'execute_run', 'describe_device', 'save_results', 'regrad_settings',
+           'study_config', 'describe_study', 'show_figures', 'headline_metrics', 'training_summary', 'mean_metrics',
+           'run_status', 'collect', 'batch_dir', 'BatchInterrupted', 'run_batch', 'metric_columns', 'load_results',
+           'summary_stats', 'format_table', 'markdown_table', 'run_scores', 'bootstrap_summary', 'format_ci_table',
+           'plot_forest', 'plot_variants', 'plot_heatmap', 'run_summary', 'cli_ablate']
 
 # %% ../nbs/60_ablate.ipynb #b21211b4
 @dataclass
@@ -283,13 +283,24 @@ def papermill_parameters(params: dict, run_dir: Path) -> dict:
 def _now() -> str: return time.strftime('%Y-%m-%dT%H:%M:%S')
 
 # %% ../nbs/60_ablate.ipynb #69410dd3
+_KERNELS = set()   # process groups of the kernels this process started (each kernel leads its own session)
+
+def kill_kernels():
+    "Kill every kernel this process started, with the processes the kernels started."
+    for g in list(_KERNELS):
+        try: os.killpg(g, signal.SIGKILL)
+        except OSError: pass
+        _KERNELS.discard(g)
+
 def _kernel_manager_class(log_file, env: dict|None = None):
     "A kernel manager that adds `env` to the kernel's environment and sends the kernel process's own stdout/stderr to `log_file`."
     from jupyter_client.manager import AsyncKernelManager
     class RunKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             kw.update(stdout=log_file, stderr=log_file, env={**(kw.get('env') or os.environ), **(env or {})})
-            return await super()._async_launch_kernel(kernel_cmd, **kw)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            g = getattr(self.provisioner, 'pgid', None)
+            if g: _KERNELS.add(g)
     return RunKernelManager
 
 def settings_env(jobs: int = 1) -> dict:
@@ -515,6 +526,9 @@ def batch_dir(grid: Grid, out: str|Path|None = None) -> Path:
 def _worker_init(gpu_queue, parent: int):
     "In each worker process: take a GPU id if given; exit as soon as the driver is gone (its kernel follows)."
     import threading
+    signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C reaches the whole group: the driver decides
+    def stop(*_): kill_kernels(); os._exit(143)         # the driver's SIGTERM: the kernel goes with the worker
+    signal.signal(signal.SIGTERM, stop)
     if gpu_queue is not None: os.environ['CUDA_VISIBLE_DEVICES'] = str(gpu_queue.get())
     def watch():
         while os.getppid() == parent: time.sleep(0.5)
@@ -526,6 +540,19 @@ def _progress(total, initial, desc, enabled):
     return tqdm(total=total, initial=initial, desc=desc, unit='run', disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 # %% ../nbs/60_ablate.ipynb #123b48d1
+class BatchInterrupted(KeyboardInterrupt):
+    "Ctrl-C or SIGTERM stopped a batch; `results.csv` was written from the run folders."
+    def __init__(self, bdir, df): super().__init__(str(bdir)); self.bdir, self.df = Path(bdir), df
+
+@contextlib.contextmanager
+def _interruptible():
+    "SIGTERM (a cluster's time limit) stops the batch like Ctrl-C does."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    def term(*_): raise KeyboardInterrupt
+    old = signal.signal(signal.SIGTERM, term)
+    try: yield
+    finally: signal.signal(signal.SIGTERM, old)
+
 def run_batch(grid: Grid|str|Path, out: str|Path|None = None, jobs: int = 1, shard: str|tuple|None = None,
               retry_failed: bool = True, progress: bool = True, kernel: str = 'python3', gpus: list|None = None,
               timeout: int|None = None):
@@ -549,9 +576,14 @@ def run_batch(grid: Grid|str|Path, out: str|Path|None = None, jobs: int = 1, sha
         counts[st['status']] = counts.get(st['status'], 0) + 1
         collect(bdir, runs); bar.set_postfix(counts, refresh=False); bar.update(1)
     try:
-        if jobs == 1:
-            for r in todo: finished(r, execute_run(*args(r)))
-        else: _run_parallel(todo, args, jobs, gpus, finished)
+        with _interruptible():
+            if jobs == 1:
+                for r in todo: finished(r, execute_run(*args(r)))
+            else: _run_parallel(todo, args, jobs, gpus, finished)
+    except KeyboardInterrupt:
+        kill_kernels(); bar.close()
+        df = collect(bdir, runs)
+        raise BatchInterrupted(bdir, df) from None
     finally: bar.close()
     return collect(bdir, runs)
 
@@ -575,7 +607,17 @@ def _run_parallel(todo, args, jobs, gpus, finished):
                 atomic_write_json(Path(args(r)[1])/'status.json', st)
             finished(r, st)
     except BaseException:
-        ex.shutdown(wait=False, cancel_futures=True); raise
+        signal.signal(signal.SIGINT, signal.SIG_IGN)      # a second Ctrl-C must not cut the cleanup short
+        try:
+            procs = list((ex._processes or {}).values())
+            ex.shutdown(wait=False, cancel_futures=True)
+            for p in procs: p.terminate()                    # each worker kills its kernel, then exits
+            t0 = time.time()
+            while any(p.is_alive() for p in procs) and time.time() - t0 < 5: time.sleep(0.05)
+            for p in procs:
+                if p.is_alive(): p.kill()
+        finally: signal.signal(signal.SIGINT, signal.default_int_handler)
+        raise
     ex.shutdown()
 
 # %% ../nbs/60_ablate.ipynb #80920cfc
@@ -729,7 +771,7 @@ def bootstrap_summary(long: 'pd.DataFrame',        # load_results's table (with 
         settings = list(dict.fromkeys(long[long.protocol == proto].setting))
         for v in dict.fromkeys(long[long.protocol == proto].variant):
             have = [per.get((proto, v, s)) for s in settings]
-            for s, h in zip(settings, have): rows.append((proto, v, s, *h))
+            rows += [(proto, v, s, *h) for s, h in zip(settings, have) if h is not None]
             if all(h is not None for h in have) and len(settings) > 1:
                 val = (np.mean([h[0][0] for h in have]), np.mean([h[0][1] for h in have], 0))
                 difs = [h[1] for h in have]
@@ -883,9 +925,18 @@ def _cli_run(a):
             print(f'{bdir/"results.csv"}: {len(df)} runs: ' + ', '.join(f'{k} {v}' for k, v in df.status.value_counts().items()))
             if a.summary: print(f'summary: {run_summary(bdir, grid.template.parent/"summary.ipynb", a.kernel)}')
         else:
-            for r in sel: print(f'{run_status(bdir/r.name):10s} {r.name}')
+            try:
+                for r in sel: print(f'{run_status(bdir/r.name):10s} {r.name}')
+                sys.stdout.flush()
+            except BrokenPipeError:      # `--list | head`: the reader has gone; say nothing more
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
-    df = run_batch(grid, a.out, jobs, shard, not a.skip_failed, not a.no_progress, a.kernel, gpus, timeout)
+    try: df = run_batch(grid, a.out, jobs, shard, not a.skip_failed, not a.no_progress, a.kernel, gpus, timeout)
+    except BatchInterrupted as e:
+        n = e.df.status.value_counts().to_dict()
+        print(f'interrupted: {n.get("ok", 0)} of {len(e.df)} runs done, table {e.bdir/"results.csv"}; '
+              f'to resume, run the same command again', file=sys.stderr)
+        return 130
     names = set(r.name for r in select_shard(expand(grid), shard))
     sel = df[df.run.isin(names)]
     bdir = batch_dir(grid, a.out)
