@@ -128,7 +128,17 @@ def test_smoke_grid_end_to_end_interrupted_and_resumed(tmp_path, capsys, monkeyp
     md = (out_dir/'summary.md').read_text()
     assert '### HTER (%), p1' in md and '| variant | W | C | Avg |' in md
     assert all(f'| {v} |' in md for v in df.variant.unique())
-    for f in ('variants_hter.png', 'heatmap_hter.png'): assert (out_dir/'figures'/f).stat().st_size > 5000
+    for f in ('variants_hter_val_eer.png', 'heatmap_hter_val_eer.png', 'forest_hter_val_eer_p1.png'):
+        assert (out_dir/'figures'/f).stat().st_size > 5000
+    # intervals and paired differences against the grid's reference variant (mmdgpp, the first variant of quick.yaml)
+    bs = pd.read_csv(out_dir/'bootstrap_hter_val_eer.csv').set_index(['variant', 'setting'])
+    for (v, t), x in df.groupby(['variant', 'TARGET']).hter_val_eer:
+        assert bs.loc[(v, t), 'value'] == pytest.approx(x.mean()) and bs.loc[(v, t), 'lo'] <= x.mean() <= bs.loc[(v, t), 'hi']
+    other = [v for v in df.variant.unique() if v != 'mmdgpp']
+    for v in other:
+        d = df[df.variant == v].set_index('TARGET').hter_val_eer - df[df.variant == 'mmdgpp'].set_index('TARGET').hter_val_eer
+        assert bs.loc[(v, 'Avg'), 'diff'] == pytest.approx(d.mean())
+    assert 'variant − mmdgpp' in (out_dir/'summary_ci.md').read_text()
 
 
 def test_failing_run_is_recorded_and_the_batch_goes_on(tmp_path, capsys):
@@ -241,7 +251,7 @@ def test_templates_and_grids_are_well_formed():
         assert 'study_config(' in src(code[i + 1])                # the next cell builds and checks the config
         assert 'save_results(' in src(code[-1])                   # the last cell records the results
         assert not any(c.get('outputs') for c in code)            # committed clean
-    counts = dict(quick=16, paper_p1=120, paper_p2=72, paper_p3=36)
+    counts = dict(quick=16, evidence_p1=84, paper_p1=120, paper_p2=72, paper_p3=36)
     for name, n in counts.items():
         g = load_grid(ABL/'grids'/f'{name}.yaml')
         runs = expand(g)                                          # every name and value checked against the template
