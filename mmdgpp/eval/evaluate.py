@@ -13,7 +13,7 @@ import torch
 from ..core import MMDGError, fail, atomic_path, atomic_write_json, resolve_device
 from ..config import ExperimentConfig, MODALITIES, from_dict, parse_overrides, to_dict
 from ..train.trainer import (read_checkpoint, load_trainable_state, predict, build_model_and_data, scalar_metrics,
-                                  check_task, seed_all, check_fingerprint)
+                                  check_task, seed_all, check_fingerprint, writable_dir)
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'locate', 'load_model', 'task_data', 'task_metrics', 'plot_roc', 'plot_scores', 'format_results',
@@ -165,7 +165,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     import sys
     t0 = time.time()
     ck_path, run = locate(source, which)
-    out = Path(out_dir) if out_dir else run
+    out = writable_dir(out_dir if out_dir else run, 'results folder')   # checked before any model is built
     progress = sys.stderr.isatty() if progress is None else progress
     cfg = from_dict(read_checkpoint(ck_path)['config'])
     if overrides: cfg = from_dict(overrides, base=cfg)
@@ -221,8 +221,11 @@ _EVAL_EPILOG = """examples:
   mmdgpp eval --checkpoint runs/x/checkpoints/last.pt --protocol p2 --target W --missing ir
 
 Reports HTER, AUC, ACER, APCER, BPCER and TPR@FPR=1% at video level for three thresholds:
-test-eer (the papers' convention), val-eer (fixed on the source val set) and fixed-0.5.
-Writes results-<task>.json and figures/roc-<task>.png, figures/scores-<task>.png in the run folder."""
+test-eer (the papers' convention), val-eer (fixed on the source val set) and fixed-0.5, each HTER
+and the AUC with a 95 % bootstrap interval over the test videos (live and spoof resampled
+separately, 2000 resamples, seed 0), and what one test video is worth in HTER points.
+Writes results-<task>.json, the video scores scores-<task>.csv and figures/roc-<task>.png,
+figures/scores-<task>.png in the run folder."""
 
 def cli_eval(p):
     "`mmdgpp eval`: arguments and runner."
