@@ -4,15 +4,16 @@
 
 # %% ../nbs/01_config.ipynb #7c83f2dc
 from __future__ import annotations
-import copy, dataclasses, json
+import copy, dataclasses, json, math
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 from .core import fail, MMDGError
 
 # %% auto #0
-__all__ = ['MODALITIES', 'BackboneConfig', 'AdapterConfig', 'PromptConfig', 'ReGradConfig', 'DataConfig', 'TrainConfig',
-           'ExperimentConfig', 'to_dict', 'from_dict', 'override', 'parse_overrides', 'load_config', 'save_config']
+__all__ = ['MODALITIES', 'RANGES', 'PRECISIONS', 'BackboneConfig', 'AdapterConfig', 'PromptConfig', 'ReGradConfig', 'DataConfig',
+           'TrainConfig', 'ExperimentConfig', 'check_value', 'to_dict', 'from_dict', 'override', 'parse_overrides',
+           'load_config', 'save_config']
 
 # %% ../nbs/01_config.ipynb #db64bdd7
 MODALITIES = ('rgb', 'depth', 'ir')  # always in this order
@@ -22,7 +23,7 @@ MODALITIES = ('rgb', 'depth', 'ir')  # always in this order
 class BackboneConfig:
     name: str = 'mmdg-tiny-64'    # any open_clip ViT name, e.g. ViT-B-16, or a registered tiny config
     pretrained: str = ''          # '' = random init; a tag (openai) or a local checkpoint path
-    precision: str = 'fp32'       # the frozen tower runs in fp32 (bf16 autocast is the trainer's choice)
+    precision: str = 'fp32'       # fp32 (the papers') | bf16 | fp16: autocast of training and evaluation on CUDA; CPU runs fp32
     train_tokens: bool = True     # per-modality class token, positional embedding, projection train (False: CLIP's own, frozen)
 
 @dataclass
@@ -33,6 +34,7 @@ class AdapterConfig:
     pairs: str = 'all'            # all (six directed pairs, MMDG++) | rgb_hub (RGB<->D, RGB<->IR, MMDG)
     rate: float = 2.5             # r in c = exp(-r u)
     num_samples: int = 50         # K, samples of the probabilistic query (u++)
+    logvar_init: float = -3.0     # u++: initial log-variance of the query (bias; weights start at 0): u ~ e^-3, c ~ 0.88
     mc_samples: int = 20          # Monte-Carlo dropout samples (u)
     mc_p: float = 0.3             # Monte-Carlo dropout probability (u)
     cdc_theta: float = 0.5        # central-difference convolution theta
@@ -40,9 +42,10 @@ class AdapterConfig:
 
 @dataclass
 class PromptConfig:
-    kind: str = 'adp'             # none | fixed (hand-written, FLIP style) | adp (asymmetric domain prompts)
+    kind: str = 'adp'             # none | fixed (hand-written, FLIP style) | adp (asymmetric domain prompts) | ssp (MMDG's single-side prototypes)
     n_ctx: int = 5                # learnable context tokens per class
     weight: float = 1.0           # weight of each per-modality prompt loss
+    proto_momentum: float = 0.9   # ssp: prototype <- momentum * prototype + (1 - momentum) * the epoch's class mean
 
 @dataclass
 class ReGradConfig:
@@ -50,12 +53,13 @@ class ReGradConfig:
     version: int = 4              # 1 | 2 | 3 | 4 (METHOD.md)
     beta: float = 0.5             # loss momentum m <- beta m + (1 - beta) L
     use_certainty: bool = True    # scale modulated terms by the adapters' certainty
+    undefined: str = 'literal'    # zero reference gradient: literal (proj onto 0 is 0, conflict rule: fast owner U_i*g_i) | pass (unchanged, unweighted)
     vjp: str = 'sequential'       # per-loss gradients: sequential | batched (one batched backward) | auto (time both, keep the faster)
 
 @dataclass
 class DataConfig:
     source: str = 'synthetic'     # synthetic | real
-    protocol: str = 'p1'          # p1 | p2 | p3 (benchmark/protocols.yaml)
+    protocol: str = 'p1'          # p1 | p2 | p3 (mmdgpp/protocols.yaml)
     target: str = 'W'             # target of the protocol (W, S, P, C for p1/p2; PS, CW for p3)
     missing: str = ''             # p2: modalities missing at test: depth | ir | depth+ir
     preset: str = 'small'         # synthetic preset: tiny | small | medium
@@ -74,7 +78,6 @@ class TrainConfig:
     warmup_frac: float = 0.1      # fraction of steps with linear warmup before the cosine decay
     seed: int = 0
     device: str = 'auto'          # auto | cpu | cuda | cuda:N
-    amp: bool = True              # bf16 autocast on CUDA (always fp32 on CPU)
     max_steps_per_epoch: int = 0  # 0 = the whole epoch
     val_metric: str = 'auc'       # auc | hter | eer | acer | tpr_at_fpr1 (model selection on the source val sets)
     grad_clip: float = 0.0        # 0 = off
@@ -89,6 +92,32 @@ class ExperimentConfig:
     regrad: ReGradConfig = field(default_factory=ReGradConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+# %% ../nbs/01_config.ipynb #f86793c3
+RANGES = {  # dotted key -> allowed interval
+    'train.epochs': '[1, inf)',        'train.lr': '(0, inf)',              'train.weight_decay': '[0, inf)',
+    'train.warmup_frac': '[0, 1)',     'train.seed': '[0, 4294967295]',     'train.max_steps_per_epoch': '[0, inf)',
+    'train.grad_clip': '[0, inf)',     'train.checkpoint_every': '[0, inf)',
+    'data.seed': '[0, 4294967295]',    'data.batch_size': '[1, inf)',       'data.num_workers': '[0, inf)',
+    'data.max_per_split': '[0, inf)',
+    'adapter.dim': '[1, inf)',         'adapter.rate': '(0, inf)',          'adapter.num_samples': '[1, inf)',
+    'adapter.mc_samples': '[1, inf)',  'adapter.mc_p': '[0, 1)',            'adapter.cdc_theta': '[0, 1]',
+    'prompts.n_ctx': '[1, inf)',       'prompts.weight': '[0, inf)',
+    'regrad.version': '[1, 4]',        'regrad.beta': '[0, 1)',
+}
+
+def _interval(spec: str) -> tuple:
+    lo, hi = spec[1:-1].split(',')
+    return float(lo), float(hi), spec[0] == '[', spec[-1] == ']'
+
+def check_value(key: str, v):
+    "`v` if it lies in `RANGES[key]` (keys without a range: any value); otherwise one clear error."
+    spec = RANGES.get(key)
+    if spec is None or isinstance(v, (bool, str)): return v
+    lo, hi, lo_in, hi_in = _interval(spec)
+    ok = math.isfinite(v) and (v >= lo if lo_in else v > lo) and (v <= hi if hi_in else v < hi)
+    if not ok: fail(f'config key "{key}" must be in {spec}, got {v!r}')
+    return v
 
 # %% ../nbs/01_config.ipynb #6a11ec66
 def to_dict(cfg) -> dict:
@@ -131,13 +160,30 @@ def _set(obj, key, value, prefix=''):
         for k, v in value.items(): _set(cur, k, v, f'{prefix}{head}.')
         return
     if rest: fail(f'config key "{prefix}{head}" has no field "{rest}"')
-    setattr(obj, head, _coerce(prefix + head, hints[head], value))
+    setattr(obj, head, check_value(prefix + head, _coerce(prefix + head, hints[head], value)))
+
+PRECISIONS = ('fp32', 'bf16', 'fp16')
+
+def _legacy_amp(d: dict) -> tuple[dict, Any]:
+    "`d` without the retired key train.amp (dotted or nested), and its value (None when absent)."
+    d, amp = dict(d), d.get('train.amp')
+    d.pop('train.amp', None)
+    if isinstance(d.get('train'), dict) and 'amp' in d['train']:
+        d['train'] = dict(d['train']); amp = d['train'].pop('amp')
+    return d, amp
 
 def from_dict(d: dict, base: ExperimentConfig|None=None) -> ExperimentConfig:
     "Build an `ExperimentConfig` from nested and/or dotted keys, starting from `base` (default: the defaults)."
     cfg = copy.deepcopy(base) if base is not None else ExperimentConfig()
     if not isinstance(d, dict): fail(f'a config must be a mapping, got {type(d).__name__}')
+    d, amp = _legacy_amp(d)
     for k, v in d.items(): _set(cfg, k, v)
+    if amp is not None and _coerce('train.amp', bool, amp):    # the retired switch: bf16 autocast on CUDA
+        if cfg.backbone.precision == 'fp16':
+            fail('train.amp=true (bf16, a retired key) conflicts with backbone.precision=fp16; drop train.amp')
+        cfg.backbone.precision = 'bf16'
+    if cfg.backbone.precision not in PRECISIONS:
+        fail(f'backbone.precision must be one of {", ".join(PRECISIONS)}, got {cfg.backbone.precision!r}')
     return cfg
 
 def override(cfg: ExperimentConfig, **kv) -> ExperimentConfig:

@@ -182,7 +182,7 @@ def uncertainty_explorer(model: nn.Module,
 # %% ../../nbs/51_interpret.widgets.ipynb #1b84c8af
 def regrad_trace(steps: list,                  # per-step dicts (step, epoch, regrad_* values)
                  modalities: tuple=MODALITIES) -> dict:
-    "The ReGrad diagnostics of a run as arrays: step, fast (index), momentum/certainty/norm {m}, norm_before/after, cos {pair}."
+    "ReGrad's diagnostics as arrays: step, fast (index), momentum/certainty/norm {m}, norms, cos {pair}, changed/rel_change {m, all}."
     rows = [s for s in (steps or []) if any(f'regrad_fast_{m}' in s for m in modalities)]
     if not rows: fail('the steps hold no ReGrad diagnostics (ReGrad was off, or the model has no per-modality losses)')
     col = lambda k: np.array([float(s.get(k, np.nan)) for s in rows])
@@ -194,23 +194,30 @@ def regrad_trace(steps: list,                  # per-step dicts (step, epoch, re
                 momentum={m: col(f'regrad_momentum_{m}') for m in mods}, certainty={m: col(f'regrad_certainty_{m}') for m in mods},
                 norm={m: col(f'regrad_norm_{m}') for m in mods}, norm_before=col('regrad_norm_before'),
                 norm_after=col('regrad_norm_after'), norm_fused=col('regrad_norm_fused'),
-                cos={p: col(f'regrad_cos_{p}') for p in pairs}, modalities=tuple(mods))
+                cos={p: col(f'regrad_cos_{p}') for p in pairs}, modalities=tuple(mods),
+                changed={g: col(f'regrad_changed_{g}') for g in (*mods, 'all')},
+                rel_change={g: col(f'regrad_rel_change_{g}') for g in (*mods, 'all')})
 
 # %% ../../nbs/51_interpret.widgets.ipynb #3d9a3c6b
 COLOURS = dict(rgb='tab:red', depth='tab:blue', ir='tab:gray')
 
 def regrad_figure(tr: dict, at: int|None=None):
-    "Figure: momenta + fast modality, pairwise cosines, norms before/after — with a marker at position `at`."
+    "Figure: momenta + fast modality, pairwise cosines, how much ReGrad changed each modality's gradient — marker at position `at`."
     from matplotlib.figure import Figure
     x, mods = tr['step'], tr['modalities']
-    fig = Figure(figsize=(8, 6.2), dpi=90)
-    a1, a2, a3 = fig.subplots(3, 1, sharex=True)
+    fig = Figure(figsize=(8, 8), dpi=90)
+    a1, a2, a4, a3 = fig.subplots(4, 1, sharex=True)
     for s, f in zip(x, tr['fast']):
         if f >= 0: a1.axvspan(s - 0.5, s + 0.5, color=COLOURS.get(mods[f], 'k'), alpha=0.15, lw=0)
     for m in mods: a1.plot(x, tr['momentum'][m], color=COLOURS.get(m), label=f'{m} momentum')
     a1.set_ylabel('loss momentum'); a1.legend(fontsize=7, ncol=3, title='background: fast modality', title_fontsize=7)
     for p, v in tr['cos'].items(): a2.plot(x, v, label=p)
+    cmax = np.nanmax([np.nanmax(np.abs(v)) for v in tr['cos'].values()] + [1e-12])
+    a2.set_yscale('symlog', linthresh=max(cmax * 1e-3, 1e-12))    # tiny cosines stay visible next to large ones
     a2.axhline(0, c='k', lw=0.5); a2.set_ylabel('gradient cosine'); a2.legend(fontsize=7, ncol=3)
+    for g, v in tr.get('rel_change', {}).items():
+        a4.plot(x, v, color=COLOURS.get(g, 'k'), lw=2 if g == 'all' else 1, label=g)
+    a4.set_ylabel('‖after − before‖ / ‖before‖'); a4.legend(fontsize=7, ncol=4, title='ReGrad vs plain summed gradient', title_fontsize=7)
     a3.plot(x, tr['norm_before'], label='before', c='k'); a3.plot(x, tr['norm_after'], label='after', c='tab:green')
     a3.plot(x, tr['norm_fused'], label='fused loss', c='tab:purple', lw=0.8, ls='--')
     a3.set_ylabel('gradient norm'); a3.set_xlabel('training step'); a3.legend(fontsize=7, ncol=3)
@@ -221,34 +228,46 @@ def regrad_figure(tr: dict, at: int|None=None):
 
 # %% ../../nbs/51_interpret.widgets.ipynb #4ae5511d
 def regrad_explorer(steps: list, modalities: tuple=MODALITIES, interval_ms: int=400):
-    "A widget box to replay ReGrad's decisions over a training run (Play / step slider)."
-    import ipywidgets as W
+    "A widget box to replay ReGrad's decisions over a training run (Play / step slider, 1-based like the caption)."
+    import ipywidgets as W, time
     tr = regrad_trace(steps, modalities)
     n, mods = len(tr['step']), tr['modalities']
-    play = W.Play(value=0, min=0, max=n - 1, interval=interval_ms, description='play')
-    pos = W.IntSlider(value=0, min=0, max=n - 1, description='step #', continuous_update=True)
-    W.jslink((play, 'value'), (pos, 'value'))
-    image, table = W.Image(format='png'), W.HTML()
-    box = W.VBox([W.HBox([play, pos]), table, image])
-    box.state, box.controls, box.trace = {}, dict(play=play, step=pos), tr
+    image, table, pngs = W.Image(format='png'), W.HTML(), {}
+    box = W.VBox([table, image])
+    box.state, box.trace = {}, tr
+    fmt = lambda v: f'{v:+.2e}'                              # cosines are often tiny but not zero
+    def frame(i):
+        if i not in pngs: pngs[i] = _png(regrad_figure(tr, i))
+        return pngs[i]
 
     def update(*_):
-        i = pos.value
+        i = pos.value - 1                                    # positions 1..n, as the caption counts
         f = int(tr['fast'][i])
-        st = dict(position=i, step=int(tr['step'][i]), epoch=int(tr['epoch'][i]), fast=mods[f] if f >= 0 else None,
+        st = dict(position=i + 1, step=int(tr['step'][i]), epoch=int(tr['epoch'][i]), fast=mods[f] if f >= 0 else None,
                   momentum={m: float(tr['momentum'][m][i]) for m in mods}, certainty={m: float(tr['certainty'][m][i]) for m in mods},
                   norm={m: float(tr['norm'][m][i]) for m in mods}, cos={p: float(v[i]) for p, v in tr['cos'].items()},
-                  norm_before=float(tr['norm_before'][i]), norm_after=float(tr['norm_after'][i]))
+                  norm_before=float(tr['norm_before'][i]), norm_after=float(tr['norm_after'][i]),
+                  changed={g: float(v[i]) for g, v in tr['changed'].items()},
+                  rel_change={g: float(v[i]) for g, v in tr['rel_change'].items()})
+        image.value = frame(i)                               # the picture first: the caption never runs ahead of it
         box.state = st
-        cells = ''.join(f'<tr><td>{m}</td><td>{st["momentum"][m]:.3f}</td><td>{st["certainty"][m]:.3f}</td>'
-                        f'<td>{st["norm"][m]:.3g}</td><td>{"fast" if m == st["fast"] else ""}</td></tr>' for m in mods)
-        table.value = (f'<b>step {st["step"]}</b> (epoch {st["epoch"]}) — fast: <b>{st["fast"]}</b> — norm before '
+        g = lambda d, m, spec: '' if np.isnan(d.get(m, np.nan)) else format(d[m], spec)
+        cells = ''.join(f'<tr><td>{m}</td><td>{st["momentum"][m]:.3f}</td><td>{st["certainty"][m]:.3g}</td>'
+                        f'<td>{st["norm"][m]:.3g}</td><td>{g(st["changed"], m, ".1%")}</td><td>{g(st["rel_change"], m, ".3g")}</td>'
+                        f'<td>{"fast" if m == st["fast"] else ""}</td></tr>' for m in mods)
+        table.value = (f'<b>step {st["step"]}</b> ({i + 1} of {n}, epoch {st["epoch"]}) — fast: <b>{st["fast"]}</b> — norm before '
                        f'{st["norm_before"]:.3g}, after {st["norm_after"]:.3g} — cosines: '
-                       + ', '.join(f'{p} {v:+.3f}' for p, v in st['cos'].items())
-                       + '<table><tr><th>modality</th><th>momentum</th><th>certainty</th><th>grad norm</th><th></th></tr>'
-                       + cells + '</table>')
-        image.value = _png(regrad_figure(tr, i))
+                       + ', '.join(f'{p} {fmt(v)}' for p, v in st['cos'].items())
+                       + '<table><tr><th>modality</th><th>momentum</th><th>certainty</th><th>grad norm</th>'
+                         '<th>numbers changed</th><th>relative change</th><th></th></tr>' + cells + '</table>')
 
+    t0 = time.perf_counter(); frame(0); render_ms = 1000 * (time.perf_counter() - t0)
+    interval = max(int(interval_ms), int(1.5 * render_ms))   # Play never outruns the drawing
+    play = W.Play(value=1, min=1, max=n, interval=interval, description='play')
+    pos = W.IntSlider(value=1, min=1, max=n, description='step #', continuous_update=False)
+    W.jslink((play, 'value'), (pos, 'value'))
+    box.children = (W.HBox([play, pos]), table, image)
+    box.controls = dict(play=play, step=pos)
     pos.observe(update, names='value')
     update()
     return box

@@ -91,10 +91,13 @@ def gaussian_sample_stats(shape: tuple,  # shape of one sample
 # %% ../../nbs/22_models.adapters.ipynb #47655dd5
 class ProbabilisticQuery(nn.Module):
     "Reparameterised probabilistic query: a mean and a log-variance head, K samples (U-Adapter++, MMDG++)."
-    def __init__(self, dim: int, samples: int=50, uncertainty: bool=True):
+    def __init__(self, dim: int, samples: int=50, uncertainty: bool=True,
+                 logvar_init: float=-3.0):   # initial log-variance s (the head's bias; its weights start at zero)
         super().__init__()
         self.proj, self.mu, self.samples = nn.Linear(dim, dim), nn.Linear(dim, dim), int(samples)
         self.logvar = nn.Linear(dim, dim) if uncertainty else None   # no uncertainty: a plain query
+        if self.logvar is not None:
+            nn.init.zeros_(self.logvar.weight); nn.init.constant_(self.logvar.bias, float(logvar_init))
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q = self.proj(h)
@@ -183,8 +186,8 @@ class UAdapterPP(UncertaintyAdapter):
     def __init__(self, width: int, cfg: AdapterConfig, grid_size: tuple[int, int]):
         super().__init__(width, cfg, grid_size)
         self.select = bool(cfg.token_selection and cfg.uncertainty)
-        self.q_partner = ProbabilisticQuery(cfg.dim, cfg.num_samples, cfg.uncertainty)
-        self.q_own = ProbabilisticQuery(cfg.dim, cfg.num_samples) if self.select else None
+        self.q_partner = ProbabilisticQuery(cfg.dim, cfg.num_samples, cfg.uncertainty, cfg.logvar_init)
+        self.q_own = ProbabilisticQuery(cfg.dim, cfg.num_samples, True, cfg.logvar_init) if self.select else None
 
     def queries(self, h_own, h_partner):
         q_p, u_p = self.q_partner(h_partner)

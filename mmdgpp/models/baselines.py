@@ -19,7 +19,8 @@ __all__ = ['PRESETS', 'preset_overrides', 'apply_preset', 'create_model']
 PRESETS = {
     'erm':    {'adapter.kind': 'none', 'prompts.kind': 'none', 'backbone.train_tokens': False, 'regrad.enabled': False},
     'flip':   {'adapter.kind': 'none', 'prompts.kind': 'fixed', 'regrad.enabled': False},
-    'mmdg':   {'adapter.kind': 'u', 'adapter.pairs': 'rgb_hub', 'adapter.rate': 2.25, 'prompts.kind': 'none'},
+    'mmdg':   {'adapter.kind': 'u', 'adapter.pairs': 'rgb_hub', 'adapter.rate': 2.25, 'prompts.kind': 'ssp',
+               'prompts.weight': 0.3},
     'mmdgpp': {},
 }
 

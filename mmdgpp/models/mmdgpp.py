@@ -182,11 +182,18 @@ def losses(self: MMDGPP, out: dict, batch: dict) -> dict[str, torch.Tensor]:
     domain = batch['domain'].to(logits.device).long() if 'domain' in batch else torch.zeros_like(label)
     w = self.cfg.prompts.weight
     target = self.prompts.targets(label, domain.clamp(min=0))      # non-source samples are masked out below
+    keep = {}
     for i, m in enumerate(self.modalities):
-        sel = present[:, i] & (domain >= 0)
+        sel = keep[m] = present[:, i] & (domain >= 0)
         ce = F.cross_entropy(out['modality_logits'][m], target, reduction='none')
         L[m] = w * torch.where(sel, ce, 0.).sum() / sel.sum().clamp(min=1)
+    if self.training and hasattr(self.prompts, 'observe'): self.prompts.observe(out['features'], target, keep)
     return L
+
+@patch
+def on_epoch_end(self: MMDGPP):
+    "Called by the trainer after each training epoch: refreshes per-epoch state (MMDG's SSP prototypes)."
+    if hasattr(self.prompts, 'refresh') and hasattr(self.prompts, 'observe'): self.prompts.refresh()
 
 # %% ../../nbs/24_models.mmdgpp.ipynb #d898ad76
 @MODELS.register('mmdgpp')

@@ -13,7 +13,7 @@ from ..registry import PROMPTS
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'PLACEHOLDER', 'CONTEXT_PHRASE', 'prompt_text', 'placeholder_id', 'tokenize_prompts',
-           'encode_token_embeddings', 'ClassPrompts', 'AsymmetricDomainPrompts', 'FixedPrompts']
+           'encode_token_embeddings', 'ClassPrompts', 'AsymmetricDomainPrompts', 'FixedPrompts', 'SingleSidePrototypes']
 
 # %% ../../nbs/23_models.prompts.ipynb #94f04f2d
 TEMPLATES = {
@@ -239,3 +239,64 @@ class FixedPrompts(ClassPrompts):
         self.class_embeddings = self.encode()
 
     def forward(self): return dict(zip(self.modalities, self.class_embeddings.unbind(0)))
+
+# %% ../../nbs/23_models.prompts.ipynb #78a20b0f
+@PROMPTS.register('ssp')
+class SingleSidePrototypes(nn.Module):
+    "MMDG's SSP head: per modality a shared live prototype and one spoof prototype per source domain, refreshed per epoch."
+    per_domain_spoof = True
+    def __init__(self, backbone,             # mmdgpp.models.backbone.Backbone (frozen; gives the width and logit scale)
+                 num_domains: int,           # N source domains: classes 0 = live, 1..N = spoof of domain i
+                 cfg: PromptConfig|None=None, # uses proto_momentum
+                 modalities=MODALITIES):
+        super().__init__()
+        cfg = cfg or PromptConfig()
+        self.modalities, self.num_domains = _check_common(num_domains, modalities), num_domains
+        if not 0.0 <= cfg.proto_momentum < 1.0: fail(f'prompts.proto_momentum must be in [0, 1), got {cfg.proto_momentum}')
+        self.momentum = float(cfg.proto_momentum)
+        object.__setattr__(self, 'backbone', backbone)   # a reference, not a submodule
+        M, C, D = len(self.modalities), 1 + num_domains, backbone.embed_dim
+        dev = backbone.token_embedding.weight.device
+        self.register_buffer('prototypes', torch.zeros(M, C, D, device=dev))
+        self.register_buffer('refreshed', torch.zeros(M, C, dtype=torch.bool, device=dev))
+        self.register_buffer('sums', torch.zeros(M, C, D, device=dev))       # this epoch's feature sums per class
+        self.register_buffer('counts', torch.zeros(M, C, device=dev))
+
+    num_classes = property(lambda self: 1 + self.num_domains)
+    targets = ClassPrompts.targets
+    def modality_params(self): return {m: [] for m in self.modalities}
+
+    def current(self) -> torch.Tensor:
+        "(M, C, D) unit prototypes in use: the refreshed ones, else this epoch's running class means (zero if unseen)."
+        run = self.sums / self.counts.clamp(min=1)[..., None]
+        return F.normalize(torch.where(self.refreshed[..., None], self.prototypes, run), dim=-1)
+
+    def logits(self, features: dict, embeddings=None) -> dict:
+        "{modality: (B, 1 + N)} = -(s/2)·||v - P_k||² for unit v and P_k."
+        P, s = self.current(), self.backbone.logit_scale
+        out = {}
+        for m, f in features.items():
+            v, p = F.normalize(f.float(), dim=-1), P[self.modalities.index(m)]
+            out[m] = -0.5 * s * (v[:, None] - p[None]).square().sum(-1)
+        return out
+
+    @torch.no_grad()
+    def observe(self, features: dict, target: torch.Tensor, keep: dict):
+        "Add the batch's unit features to this epoch's class sums: features {m: (B, D)}, target (B,), keep {m: (B,) bool}."
+        for m, f in features.items():
+            k = self.modalities.index(m)
+            w = keep[m].to(self.sums.dtype)
+            self.sums[k].index_add_(0, target, F.normalize(f.detach().float(), dim=-1) * w[:, None])
+            self.counts[k].index_add_(0, target, w)
+
+    @torch.no_grad()
+    def refresh(self):
+        "End of an epoch: P <- mu·P + (1 - mu)·mean (the mean alone at a class's first refresh); the sums restart."
+        d = torch.distributed
+        if d.is_available() and d.is_initialized(): d.all_reduce(self.sums); d.all_reduce(self.counts)
+        seen = self.counts > 0
+        mean = F.normalize(self.sums / self.counts.clamp(min=1)[..., None], dim=-1)
+        new = torch.where(self.refreshed[..., None], self.momentum * self.prototypes + (1 - self.momentum) * mean, mean)
+        self.prototypes.copy_(torch.where(seen[..., None], new, self.prototypes))
+        self.refreshed |= seen
+        self.sums.zero_(); self.counts.zero_()

@@ -13,7 +13,7 @@ from ..core import fail, MMDGError
 from ..config import MODALITIES, ReGradConfig
 
 # %% auto #0
-__all__ = ['RULES', 'VJP_MODES', 'AUTO_TRIALS', 'ReGrad']
+__all__ = ['RULES', 'UNDEFINED', 'VJP_MODES', 'AUTO_TRIALS', 'ReGrad']
 
 # %% ../../nbs/30_train.regrad.ipynb #33cfa61e
 RULES = {  # version -> ((alpha, gamma) when conflicting, (alpha, gamma) when agreeing)
@@ -22,6 +22,7 @@ RULES = {  # version -> ((alpha, gamma) when conflicting, (alpha, gamma) when ag
     3: ((1., -1.), (1.,  0.)),
     4: ((1., -1.), (0.,  1.)),
 }
+UNDEFINED = ('literal', 'pass')  # zero reference gradient: the conflict rule as written | b passes unchanged
 
 # %% ../../nbs/30_train.regrad.ipynb #3b4b40e6
 class _Layout:
@@ -36,6 +37,8 @@ class _Layout:
         self.modal = torch.arange(M, device=device)[:, None]
         self.iu = torch.triu_indices(M, M, device=device)                   # the M(M+1)/2 pairs a <= b
         self.lengths = n.expand(self.iu.shape[1], -1).contiguous()
+        self.lengths3 = n.expand(3, -1).contiguous()
+        self.group_size = torch.zeros(M + 1, device=device, dtype=dtype).index_add_(0, self.owner, n.to(dtype))
         self.G = torch.zeros(M + 1, self.P, device=device, dtype=dtype)      # per-loss gradients
         self.out = torch.zeros(self.P, device=device, dtype=dtype)           # the final gradient
         shapes = [p.shape for p in params]
@@ -63,6 +66,7 @@ class ReGrad:
         if not isinstance(cfg, ReGradConfig): fail(f'ReGrad needs a ReGradConfig, got {type(cfg).__name__}')
         if cfg.version not in RULES: fail(f'regrad.version must be 1, 2, 3 or 4, got {cfg.version}')
         if not 0.0 <= cfg.beta < 1.0: fail(f'regrad.beta must be in [0, 1), got {cfg.beta}')
+        if cfg.undefined not in UNDEFINED: fail(f'regrad.undefined must be {" or ".join(UNDEFINED)}, got {cfg.undefined!r}')
         self.cfg, self.modalities = cfg, tuple(modalities)
         M = len(self.modalities)
         if not M or len(set(self.modalities)) != M: fail(f'modalities must be distinct names, got {modalities!r}')
@@ -103,7 +107,7 @@ class ReGrad:
 
     def __repr__(self):
         own = [sum(1 for o in self.owner if o == k) for k in range(len(self.modalities) + 1)]
-        return (f'ReGrad(v{self.cfg.version}, beta={self.cfg.beta}, enabled={self.cfg.enabled}, tensors: ' +
+        return (f'ReGrad(v{self.cfg.version}, beta={self.cfg.beta}, undefined={self.cfg.undefined}, enabled={self.cfg.enabled}, tensors: ' +
                 ', '.join(f'{m} {n}' for m, n in zip([*self.modalities, 'shared'], own)) + ')')
 
 # %% ../../nbs/30_train.regrad.ipynb #93eb1d10
@@ -145,16 +149,19 @@ def coefficients(self: ReGrad, D: torch.Tensor, pres: torch.Tensor, U: torch.Ten
     one, zero = torch.ones_like(d), torch.zeros_like(d)
     # owner slow: each other j against a = g_owner, b = g_j
     n = Dt[ar, eff, eff]; ok = n > tiny
-    alpha, gamma = torch.where(d > 0, a_a, a_c), torch.where(d > 0, g_a, g_c)
+    lit = self.cfg.undefined == 'literal'                            # zero reference: proj = 0, no agreement
+    agree = ok & (d > 0)
+    alpha, gamma = torch.where(agree, a_a, a_c), torch.where(agree, g_a, g_c)
     r = d / torch.where(ok, n, 1.0)
-    other_s = O * torch.where(ok, U[:, None] * alpha, one)
+    other_s = O * (U[:, None] * alpha if lit else torch.where(ok, U[:, None] * alpha, one))
     own_s = 1 + (O * torch.where(ok, U[:, None] * gamma * r, zero)).sum(0)
     # owner fast: b = g_owner against a = S, the sum of the others
     dS = (O * d).sum(0)
     nS = torch.einsum('jt,kt,tjk->t', O, O, Dt); okS = nS > tiny
-    alphaS, gammaS = torch.where(dS > 0, a_a, a_c), torch.where(dS > 0, g_a, g_c)
+    agreeS = okS & (dS > 0)
+    alphaS, gammaS = torch.where(agreeS, a_a, a_c), torch.where(agreeS, g_a, g_c)
     uS = U[eff]
-    own_f = torch.where(okS, uS * alphaS, 1.0)
+    own_f = uS * alphaS if lit else torch.where(okS, uS * alphaS, 1.0)
     other_f = O * (1 + torch.where(okS, uS * gammaS * dS / torch.where(okS, nS, 1.0), 0.0))
     return torch.where(eff == fast, other_f + E * own_f, other_s + E * own_s)
 
@@ -170,7 +177,22 @@ def modulate(self: ReGrad, G: torch.Tensor, pres: torch.Tensor, U: torch.Tensor,
     nm = Ds.diagonal().clamp_min(0).sqrt()
     return out, dict(fast=fast, cos=Ds / (nm[:, None] * nm[None]).clamp_min(1e-30), norm=nm, norm_fused=gf.norm(),
                      norm_before=Ds.sum().clamp_min(0).sqrt(),
-                     norm_after=torch.einsum('at,bt,abt->', C, C, D).clamp_min(0).sqrt(), certainty=U)
+                     norm_after=torch.einsum('at,bt,abt->', C, C, D).clamp_min(0).sqrt(), certainty=U,
+                     **self.change(out, gf + Gm.sum(0)))
+
+@patch
+def change(self: ReGrad, after: torch.Tensor, before: torch.Tensor, rtol: float=1e-3) -> dict:
+    "How much ReGrad changed the plain summed gradient `before` (P,), per owner group (the modalities, then shared)."
+    lay = self.layout()
+    diff = after - before
+    moved = diff.abs() > rtol * before.abs().clamp_min(torch.finfo(before.dtype).tiny)   # a number changed by > rtol
+    per_t = torch.segment_reduce(torch.stack([diff * diff, before * before, moved.to(before.dtype)]), 'sum',
+                                 lengths=lay.lengths3, axis=1)                             # (3, T)
+    grp = per_t.new_zeros(3, len(self.modalities) + 1).index_add_(1, lay.owner, per_t)     # (3, M+1)
+    grp = torch.cat([grp, grp.sum(1, keepdim=True)], 1)                                    # ... and all tensors
+    size = torch.cat([lay.group_size, lay.group_size.sum()[None]])
+    return dict(changed_share=grp[2] / size.clamp_min(1),
+                rel_change=grp[0].sqrt() / grp[1].sqrt().clamp_min(torch.finfo(before.dtype).tiny))
 
 # %% ../../nbs/30_train.regrad.ipynb #f5f836f2
 @patch
@@ -191,7 +213,11 @@ def _certainty(self: ReGrad, certainty, dev) -> torch.Tensor:
     us = {m: torch.as_tensor(certainty[m]).detach() for m in self.modalities}
     bad = [m for m, u in us.items() if u.numel() != 1]
     if bad: fail(f'certainty[{bad[0]!r}] must be one number (the batch mean), got shape {tuple(us[bad[0]].shape)}')
-    return torch.stack([us[m].reshape(()).to(dev, torch.float32) for m in self.modalities])
+    U = torch.stack([us[m].reshape(()).to(dev, torch.float32) for m in self.modalities])
+    world = self._world()
+    if world > 1:      # each process saw its own batch: the mean over processes is the whole batch's mean certainty
+        torch.distributed.all_reduce(U); U /= world
+    return U
 
 @patch
 def _world(self: ReGrad) -> int:
@@ -386,6 +412,10 @@ def summarise(self: ReGrad, diag: dict) -> dict:
         add(['norm/fused', 'norm/before', 'norm/after'], torch.stack([diag['norm_fused'], diag['norm_before'], diag['norm_after']]))
         iu = torch.triu_indices(M, M, 1)
         add([f'cos/{mods[a]}-{mods[b]}' for a, b in iu.T.tolist()], diag['cos'][iu[0], iu[1]])
+    if 'changed_share' in diag:
+        groups = [*mods, 'shared', 'all']
+        add([f'changed/{g}' for g in groups], diag['changed_share'])
+        add([f'rel_change/{g}' for g in groups], diag['rel_change'])
     if not parts: return {}
     vals = torch.cat([p.to(parts[0].device) for p in parts]).tolist()      # the one host read
     out = dict(zip(names, vals))

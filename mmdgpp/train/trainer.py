@@ -5,7 +5,7 @@ validation, atomic checkpoints that resume exactly, and a guard against non-fini
 
 # %% ../../nbs/31_train.trainer.ipynb #947c4621
 from __future__ import annotations
-import contextlib, copy, csv, io, math, os, random, sys, time
+import contextlib, copy, csv, errno, io, json, math, os, random, socket, sys, tempfile, time
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -18,10 +18,10 @@ from ..config import ExperimentConfig, MODALITIES, to_dict, from_dict, load_conf
 __all__ = ['CHECKPOINT_FORMAT', 'VAL_METRICS', 'RESUME_IGNORES', 'WarmupCosine', 'make_optimizer', 'get_rng_state',
            'set_rng_state', 'seed_all', 'deterministic', 'trainable_state', 'load_trainable_state',
            'frozen_fingerprint', 'check_fingerprint', 'save_checkpoint', 'read_checkpoint', 'epoch_order',
-           'make_loader', 'to_device', 'build_model_and_data', 'predict', 'scalar_metrics', 'validate', 'make_regrad',
-           'ReGradSlot', 'NonFiniteLoss', 'train_step', 'dist_env', 'default_run_dir', 'config_differences',
-           'write_log', 'plot_history', 'steps_per_epoch', 'train', 'base_config', 'config_from_args', 'check_task',
-           'add_config_args', 'cli_train']
+           'make_loader', 'to_device', 'build_model_and_data', 'effective_precision', 'predict', 'scalar_metrics',
+           'validate', 'make_regrad', 'ReGradSlot', 'NonFiniteLoss', 'train_step', 'dist_env', 'default_run_dir',
+           'config_differences', 'writable_dir', 'run_lock', 'write_log', 'plot_history', 'best_checkpoint',
+           'steps_per_epoch', 'train', 'base_config', 'config_from_args', 'check_task', 'add_config_args', 'cli_train']
 
 # %% ../../nbs/31_train.trainer.ipynb #d919c4a5
 class WarmupCosine:
@@ -133,9 +133,20 @@ def check_fingerprint(model: nn.Module, fp, where: str=''):
 # %% ../../nbs/31_train.trainer.ipynb #bb4d0872
 CHECKPOINT_FORMAT = 'mmdgpp-checkpoint-1'
 
+def _write_bytes(path: Path, data):
+    "Write `data` to `path` atomically and durably (flushed to the disk before the rename)."
+    with atomic_path(path) as tmp:
+        with open(tmp, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
+
 def save_checkpoint(path: str|Path, payload: dict):
-    "Write a training checkpoint atomically."
-    with atomic_path(path) as tmp: torch.save(dict(format=CHECKPOINT_FORMAT, **payload), tmp)
+    "Write a training checkpoint atomically; a full disk is one clear error and leaves the previous file as it was."
+    buf = io.BytesIO(); torch.save(dict(format=CHECKPOINT_FORMAT, **payload), buf)
+    try: _write_bytes(Path(path), buf.getbuffer())
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            fail(f'no space left writing {path} ({buf.tell() / 2**20:.1f} MiB); the previous checkpoint is kept: '
+                 'free some space and run the same command again to resume')
+        fail(f'cannot write {path}: {e.strerror or e}')
 
 def read_checkpoint(path: str|Path) -> dict:
     "Read a training checkpoint with `weights_only=True`; a missing, unreadable or foreign file is one clear error."
@@ -189,10 +200,17 @@ def build_model_and_data(cfg: ExperimentConfig, device='cpu'):
     return model.to(device), data
 
 # %% ../../nbs/31_train.trainer.ipynb #ac1ea8c2
-def _autocast(device, amp: bool):
-    dev = torch.device(device)
-    if amp and dev.type == 'cuda': return torch.autocast('cuda', dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+_AUTOCAST = dict(bf16=torch.bfloat16, fp16=torch.float16)
+
+def effective_precision(precision: str, device) -> str:
+    "The precision a run uses: `backbone.precision` on CUDA (fp32 | bf16 | fp16 autocast); always fp32 elsewhere."
+    if isinstance(precision, bool): precision = 'bf16' if precision else 'fp32'   # the retired amp flag
+    if precision not in ('fp32', *_AUTOCAST): fail(f'backbone.precision must be fp32, bf16 or fp16, got {precision!r}')
+    return precision if torch.device(device).type == 'cuda' else 'fp32'
+
+def _autocast(device, precision: str):
+    p = effective_precision(precision, device)
+    return torch.autocast('cuda', dtype=_AUTOCAST[p]) if p != 'fp32' else contextlib.nullcontext()
 
 @contextlib.contextmanager
 def _fixed_rng(device, seed: int=0):
@@ -203,7 +221,7 @@ def _fixed_rng(device, seed: int=0):
         yield
 
 @torch.no_grad()
-def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', amp: bool=False, num_workers: int=0,
+def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', precision: str='fp32', num_workers: int=0,
             progress: bool=False, desc: str='predict') -> dict:
     "Frame-level live scores of `model` on `dataset`: scores, labels, videos, attacks, domains."
     from tqdm.auto import tqdm
@@ -214,7 +232,7 @@ def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', amp: bo
         with _fixed_rng(device):
             for b in tqdm(loader, desc=desc, leave=False, disable=not progress):
                 bd = to_device(b, device)
-                with _autocast(device, amp): logits = model(bd)['logits']
+                with _autocast(device, precision): logits = model(bd)['logits']
                 out['scores'].append(logits.float().softmax(-1)[:, 1].cpu())
                 out['labels'].append(b['label']); out['domains'].append(b['domain'])
                 out['videos'] += list(b['video']); out['attacks'] += list(b['attack'])
@@ -233,7 +251,7 @@ def scalar_metrics(m: dict) -> dict:
 def validate(model: nn.Module, dataset, cfg: ExperimentConfig, device='cpu', progress: bool=False) -> dict:
     "Video-level metrics of `model` on `dataset` (threshold: the set's own EER)."
     from mmdgpp.eval.metrics import compute_metrics
-    p = predict(model, dataset, 2 * cfg.data.batch_size, device, cfg.train.amp, cfg.data.num_workers, progress, 'validate')
+    p = predict(model, dataset, 2 * cfg.data.batch_size, device, cfg.backbone.precision, cfg.data.num_workers, progress, 'validate')
     return scalar_metrics(compute_metrics(p['scores'], p['labels'], p['attacks'], p['videos'], threshold='test-eer'))
 
 # %% ../../nbs/31_train.trainer.ipynb #17c3d55b
@@ -281,10 +299,14 @@ def _allreduce_grads(params, world: int):
     for p in params:
         n = p.numel(); p.grad = flat[i:i + n].view_as(p).clone(); i += n
 
+def _all_finite(params) -> bool:
+    "Whether every element of `params` is finite: one fused max-abs per tensor, one host read."
+    return bool(torch.stack(torch._foreach_norm([p.detach() for p in params], math.inf)).isfinite().all())
+
 def train_step(model, batch: dict, opt, sched, cfg: ExperimentConfig, device='cpu', regrad=None, where: str='',
                world: int=1) -> dict:
     "One optimisation step; returns {name: float} of the loss terms, 'loss_total', 'lr' and ReGrad's diagnostics."
-    with _autocast(device, cfg.train.amp):
+    with _autocast(device, cfg.backbone.precision):
         out = model(batch)
         losses = model.losses(out, batch)
     names = list(losses)
@@ -302,6 +324,9 @@ def train_step(model, batch: dict, opt, sched, cfg: ExperimentConfig, device='cp
     if cfg.train.grad_clip > 0: torch.nn.utils.clip_grad_norm_(params, cfg.train.grad_clip)
     lr = opt.param_groups[0]['lr']
     opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+    if not _all_finite(params):
+        raise NonFiniteLoss(f'non-finite weights after {where or "this step"} (the loss was finite, '
+                            f'{sum(got):.4g}; lr {lr:.3g}): lower train.lr or set train.grad_clip')
     res = {f'loss_{n}': v for n, v in zip(names, got)}
     res.update(diag)
     res['loss_total'] = sum(res[f'loss_{n}'] for n in names)
@@ -346,6 +371,39 @@ def config_differences(a: dict, b: dict, ignore=RESUME_IGNORES) -> list[str]:
     fa, fb = _flat(a), _flat(b)
     return [f'{k}: {fb.get(k)!r} -> {fa.get(k)!r}' for k in sorted(set(fa) | set(fb)) if k not in ignore and fa.get(k) != fb.get(k)]
 
+# %% ../../nbs/31_train.trainer.ipynb #546fc338
+def writable_dir(path: str|Path, what: str='run folder') -> Path:
+    "Create the folder `path`; a file in its place, a read-only file system or no permission is one clear error."
+    p = Path(path)
+    if p.exists() and not p.is_dir(): fail(f'{what} {p} is an existing file, not a folder; choose another --out')
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=p, prefix='.probe-'); probe.close()
+    except OSError as e: fail(f'cannot write in {what} {p}: {e.strerror or e}')
+    return p
+
+@contextlib.contextmanager
+def run_lock(path: str|Path, what: str='run folder'):
+    "Hold the folder `path` for this process during the block (`<path>/.lock`); fail if a live process holds it."
+    import fcntl
+    p = writable_dir(path, what)
+    lock = p/'.lock'
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        try: h = json.loads(lock.read_text() or '{}')
+        except (OSError, ValueError): h = {}
+        os.close(fd)
+        fail(f'{what} {p} is in use by process {h.get("pid", "?")} on {h.get("host", "?")} (since {h.get("since", "?")}); '
+             'wait for it to finish or choose another --out')
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
+                                      since=time.strftime('%Y-%m-%dT%H:%M:%S'))).encode(), 0)
+        yield p
+    finally:
+        os.ftruncate(fd, 0); os.close(fd)      # closing releases the lock
+
 # %% ../../nbs/31_train.trainer.ipynb #45fb0a4a
 def write_log(history: list[dict], path: str|Path):
     "Write the per-epoch rows as CSV, atomically (columns: union of the rows' keys, in first-seen order)."
@@ -383,6 +441,18 @@ def _check_train_config(cfg: ExperimentConfig):
     if not t.lr > 0: fail(f'train.lr must be positive, got {t.lr}')
     if not 0 <= t.warmup_frac < 1: fail(f'train.warmup_frac must be in [0, 1), got {t.warmup_frac}')
 
+def best_checkpoint(ck: dict) -> dict:
+    "The best.pt payload held inside a last.pt payload `ck` (the best epoch's weights and state)."
+    return dict(config=ck['config'], model=ck['best']['model'], frozen=ck['frozen'], state=ck['best']['state'],
+                torch_version=ck['torch_version'])
+
+def _sync_best(best_p: Path, ck: dict):
+    "Rewrite best.pt from last.pt's copy when it is missing, unreadable or of another epoch."
+    if not ck.get('best'): return
+    try: ok = read_checkpoint(best_p)['state']['epoch'] == ck['best']['state']['epoch']
+    except MMDGError: ok = False
+    if not ok: save_checkpoint(best_p, best_checkpoint(ck))
+
 def _better(a: float, b: float|None, mode: str) -> bool:
     if math.isnan(a): return False
     if b is None or math.isnan(b): return True
@@ -393,13 +463,15 @@ def steps_per_epoch(n: int, batch_size: int, max_steps: int=0) -> int:
     nb = n // batch_size if n >= 2 * batch_size else math.ceil(n / batch_size)
     return min(nb, max_steps) if max_steps > 0 else nb
 
-def _write_metrics(out: Path, cfg, st: dict, complete: bool, regrad_used):
+def _write_metrics(out: Path, cfg, st: dict, complete: bool, regrad_used, device='cpu', world: int=1):
     b, h = st['best'], st['history']
     atomic_write_json(out/'metrics.json', dict(
         status='complete' if complete else 'running', epochs_done=st['epoch'], epochs=cfg.train.epochs, steps=st['step'],
         val_metric=cfg.train.val_metric, best_epoch=b['epoch'] if b else None, best_value=b['value'] if b else None,
         best_val=b['metrics'] if b else None, last_val={k[4:]: v for k, v in h[-1].items() if k.startswith('val_')} if h else None,
-        seconds=round(sum(r['seconds'] for r in h), 3), regrad=regrad_used,
+        seconds=round(sum(r['seconds'] for r in h), 3), regrad=regrad_used, world_size=world,
+        batch_size_per_process=cfg.data.batch_size, effective_batch_size=cfg.data.batch_size * world,
+        precision=effective_precision(cfg.backbone.precision, device),
         checkpoints=dict(last='checkpoints/last.pt', best='checkpoints/best.pt')))
 
 def _epoch_line(row: dict, cfg, improved: bool) -> str:
@@ -421,7 +493,10 @@ def train(cfg: ExperimentConfig,          # the experiment
     "Train `cfg` on its protocol's source domains; return the run folder."
     cfg = copy.deepcopy(cfg); _check_train_config(cfg)
     device, rank, world, started = _setup_device(cfg)
-    try: return _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank, world)
+    try:
+        out = Path(out_dir) if out_dir else default_run_dir(cfg)
+        with run_lock(out) if rank == 0 else contextlib.nullcontext():
+            return _train(cfg, out, resume, build, progress, verbose, on_step, device, rank, world)
     finally:
         if started: torch.distributed.destroy_process_group()
 
@@ -438,7 +513,11 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
         diffs = config_differences(to_dict(cfg), ck['config'])
         if diffs: fail(f'{out} holds a run with another config ({"; ".join(diffs[:4])}{" ..." if len(diffs) > 4 else ""}); '
                        'start it over with resume=False (--restart) or choose another output folder')
+        if main: _sync_best(best_p, ck)           # a kill between last.pt and best.pt: best.pt rebuilt from last.pt
         if ck['state']['epoch'] >= cfg.train.epochs:
+            if main:                              # ... or before log.csv / metrics.json
+                write_log(ck['state']['history'], out/'log.csv')
+                _write_metrics(out, cfg, ck['state'], True, ck.get('regrad') is not None, device, world)
             say(f'{out}: already complete ({ck["state"]["epoch"]} epochs); nothing to do'); return out
     elif main and not resume:
         for p in (last_p, best_p, out/'log.csv', out/'metrics.json'):
@@ -455,8 +534,9 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
                               cfg.train.max_steps_per_epoch)
         opt, sched = make_optimizer(model, cfg, spe * cfg.train.epochs)
         st = dict(epoch=0, batch=0, step=0, history=[], best=None, epoch_gen=None, sums={}, seconds=0.0, last_lr=None)
-        slot = ReGradSlot(cfg, model)
+        slot, best = ReGradSlot(cfg, model), None
         if ck is not None:
+            best = ck.get('best')
             load_trainable_state(model, ck['model'], str(last_p)); check_fingerprint(model, ck.get('frozen'), str(last_p))
             opt.load_state_dict(ck['optimizer']); sched.load_state_dict(ck['scheduler'])
             slot.state = ck.get('regrad')
@@ -472,7 +552,7 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
         def payload():
             return dict(config=to_dict(cfg), model=trainable_state(model), frozen=frozen_fp, optimizer=opt.state_dict(),
                         scheduler=sched.state_dict(), regrad=slot.state_dict(), rng=get_rng_state(gen),
-                        state=copy.deepcopy(st), torch_version=str(torch.__version__))
+                        state=copy.deepcopy(st), torch_version=str(torch.__version__), best=best)
 
         mode = VAL_METRICS[cfg.train.val_metric]
         ebar = tqdm(total=cfg.train.epochs, initial=st['epoch'], desc='epochs', disable=not progress)
@@ -499,6 +579,7 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
                     save_checkpoint(last_p, payload())
                 if on_step is not None: on_step(dict(epoch=ep + 1, batch=st['batch'], step=st['step'], values=vals))
             bbar.close()
+            if callable(getattr(model, 'on_epoch_end', None)): model.on_epoch_end()   # e.g. MMDG's prototype refresh
             sums = dict(st['sums']); n = sums.pop('_n', 0)
             if world > 1:
                 import torch.distributed as dist
@@ -516,11 +597,12 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
                 if improved: st['best'] = dict(epoch=ep + 1, value=val[cfg.train.val_metric], metrics=val)
             st.update(epoch=ep + 1, batch=0, sums={}, epoch_gen=None, seconds=0.0)
             if main:
+                if improved: best = dict(model=trainable_state(model), state=copy.deepcopy(st))
                 pl = payload()
-                save_checkpoint(last_p, pl)
-                if improved: save_checkpoint(best_p, pl)
+                save_checkpoint(last_p, pl)                 # holds the best weights too: best.pt can always be rebuilt
+                if improved: save_checkpoint(best_p, best_checkpoint(pl))
                 write_log(st['history'], out/'log.csv')
-                _write_metrics(out, cfg, st, st['epoch'] >= cfg.train.epochs, slot.used)
+                _write_metrics(out, cfg, st, st['epoch'] >= cfg.train.epochs, slot.used, device, world)
                 say(_epoch_line(row, cfg, improved))
             ebar.update(1)
             if world > 1:
