@@ -9,6 +9,8 @@ import ast, contextlib, hashlib, io, itertools, json, os, re, signal, socket, su
 from dataclasses import dataclass, field
 from pathlib import Path
 from .core import MMDGError, fail, atomic_path, atomic_write_json, load_settings
+import logging
+_log = logging.getLogger('mmdgpp.ablate')
 
 # %% auto #0
 __all__ = ['GRID_KEYS', 'DEFAULT_TIMEOUT', 'SMOKE_SETTINGS', 'SWITCHES', 'HEADLINE', 'BOOT_METRICS', 'Param',
@@ -567,6 +569,10 @@ def run_batch(grid: Grid|str|Path, out: str|Path|None = None, jobs: int = 1, sha
                                              description=grid.description, reference=grid.reference))
     done = lambda r: run_status(bdir/r.name) == 'ok' or (not retry_failed and run_status(bdir/r.name) == 'failed')
     todo = [r for r in sel if not done(r)]
+    _log.info(f'{grid.name}: {len(sel)} runs' + (f' (shard {shard[0]}/{shard[1]})' if isinstance(shard, tuple) else '') +
+              f', {len(sel) - len(todo)} already done, {len(todo)} to run with {jobs} job(s); batch folder: {bdir}')
+    if not progress:                               # no bar (a cluster log): the plan, then one line per finished run
+        for r in todo: _log.info(f'  planned: {r.name}')
     collect(bdir, runs)
     git, timeout, env = git_revision(), timeout or grid.timeout, settings_env(jobs)
     args = lambda r: (grid.template, bdir/r.name, r.params, timeout, kernel, git, env)
@@ -574,6 +580,10 @@ def run_batch(grid: Grid|str|Path, out: str|Path|None = None, jobs: int = 1, sha
     bar = _progress(len(sel), len(sel) - len(todo), grid.name, progress)
     def finished(r, st):
         counts[st['status']] = counts.get(st['status'], 0) + 1
+        if not progress:
+            _log.info(f'[{sum(counts.values())}/{len(todo)}] {st["status"]} {r.name}' +
+                      (f' ({st["seconds"]:.0f} s)' if isinstance(st.get('seconds'), (int, float)) else '') +
+                      (f': {st.get("error")}: {st.get("message", "")}' if st['status'] == 'failed' else ''))
         collect(bdir, runs); bar.set_postfix(counts, refresh=False); bar.update(1)
     try:
         with _interruptible():
@@ -922,8 +932,8 @@ def _cli_run(a):
         sel = select_shard(runs, shard)
         if a.collect:
             df = collect(bdir, runs)
-            print(f'{bdir/"results.csv"}: {len(df)} runs: ' + ', '.join(f'{k} {v}' for k, v in df.status.value_counts().items()))
-            if a.summary: print(f'summary: {run_summary(bdir, grid.template.parent/"summary.ipynb", a.kernel)}')
+            _log.info(f'{bdir/"results.csv"}: {len(df)} runs: ' + ', '.join(f'{k} {v}' for k, v in df.status.value_counts().items()))
+            if a.summary: _log.info(f'summary: {run_summary(bdir, grid.template.parent/"summary.ipynb", a.kernel)}')
         else:
             try:
                 for r in sel: print(f'{run_status(bdir/r.name):10s} {r.name}')
@@ -940,8 +950,8 @@ def _cli_run(a):
     names = set(r.name for r in select_shard(expand(grid), shard))
     sel = df[df.run.isin(names)]
     bdir = batch_dir(grid, a.out)
-    print(f'{len(sel)} runs: ' + ', '.join(f'{k} {v}' for k, v in sel.status.value_counts().items()) + f'; table: {bdir/"results.csv"}')
+    _log.info(f'{len(sel)} runs: ' + ', '.join(f'{k} {v}' for k, v in sel.status.value_counts().items()) + f'; table: {bdir/"results.csv"}')
     failed = sel[sel.status == 'failed']
-    for _, r in failed.iterrows(): print(f'  failed {r.run}: {r.error}: {r.message}  (see {bdir/r.run/grid.template.name})')
-    if a.summary and (df.status == 'ok').any(): print(f'summary: {run_summary(bdir, grid.template.parent/"summary.ipynb", a.kernel)}')
+    for _, r in failed.iterrows(): _log.info(f'  failed {r.run}: {r.error}: {r.message}  (see {bdir/r.run/grid.template.name})')
+    if a.summary and (df.status == 'ok').any(): _log.info(f'summary: {run_summary(bdir, grid.template.parent/"summary.ipynb", a.kernel)}')
     return 1 if len(failed) else 0
