@@ -11,7 +11,7 @@ TORCH  ?= torch==2.14.1 torchvision==0.29.1
 export HF_HUB_OFFLINE ?= 1
 export PYTHONHASHSEED := 0
 
-.PHONY: install quickstart test test-notebooks test-sync test-pytest readme html clean-venv
+.PHONY: install quickstart test test-notebooks test-sync test-pytest readme docs notebooks clean-venv
 
 install: $(STAMP)
 
@@ -25,8 +25,8 @@ $(STAMP): pyproject.toml
 quickstart: install
 	$(BIN)/mmdgpp quickstart
 
-# notebooks and package in sync, README in sync, notebook tests, then pytest (its summary line is last)
-test: install test-sync test-notebooks test-pytest
+# notebooks and package in sync, README in sync, notebook tests, the docs site, then pytest (its summary line is last)
+test: install test-sync test-notebooks docs test-pytest
 
 test-sync: install
 	@before="$$(git status --porcelain | sort)"; \
@@ -44,8 +44,17 @@ test-pytest: install
 readme: install
 	$(BIN)/python -m mmdgpp.docs readme
 
-html: install
-	$(BIN)/python -m mmdgpp.docs html
+# the documentation site from the notebooks' committed outputs (nothing executed) into _docs/site;
+# fails on any mkdocs warning, broken link or anchor, or resource loaded from the network
+docs: install
+	$(BIN)/python -m mmdgpp.docs site
+
+# re-execute the method notebooks in place (seeded, CPU defaults, one kernel at a time), then clean them:
+# the one command that regenerates their committed outputs. NBS="nbs/a.ipynb nbs/b.ipynb" for a subset.
+NBS ?=
+notebooks: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m mmdgpp.docs execute $(NBS)
+	$(BIN)/nbdev-clean
 
 clean-venv:
 	rm -rf $(VENV)
