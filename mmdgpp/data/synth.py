@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 import numpy as np
 from ..core import fail, load_settings, atomic_path, atomic_write_json
+import logging
+_log = logging.getLogger('mmdgpp.data.synth')
 
 # %% auto #0
 __all__ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES', 'CUES', 'CUE_RATES', 'DOMAINS',
@@ -907,11 +909,11 @@ def cli_synth(p):
             if workers < 1: fail(f'--workers must be a positive integer, got {a.workers!r}')
         _, seed, size = _check_args(a.preset, a.seed, a.size)
         out = Path(a.out) if a.out else default_synth_dir(a.preset, seed, size)
-        generate(out, a.preset, seed, size, force=a.force, workers=workers, log=print)
+        generate(out, a.preset, seed, size, force=a.force, workers=workers, log=_log.info)
         info = json.loads((out/MARKER).read_text())
-        print(f'synthetic benchmark {a.preset!r} (seed {seed}, {size} px) in {out}: {info["samples"]} samples '
+        _log.info(f'synthetic benchmark {a.preset!r} (seed {seed}, {size} px) in {out}: {info["samples"]} samples '
               f'(generated in {info["seconds"]:.1f} s)')
         for d in DATASETS:
-            print(f'  {d} {DOMAINS[d].name:12}' + ''.join(f'  {s} {info["counts"][f"{d}-{s}"]["live"]:4d} live / {info["counts"][f"{d}-{s}"]["spoof"]:4d} spoof' for s in SPLITS))
-        print(f'read it with: load_benchmark({str(out)!r}) (lists and data root are the same folder)')
+            _log.info(f'  {d} {DOMAINS[d].name:12}' + ''.join(f'  {s} {info["counts"][f"{d}-{s}"]["live"]:4d} live / {info["counts"][f"{d}-{s}"]["spoof"]:4d} spoof' for s in SPLITS))
+        _log.info(f'read it with: load_benchmark({str(out)!r}) (lists and data root are the same folder)')
     return run
