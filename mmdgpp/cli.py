@@ -7,7 +7,7 @@ evaluation and ablation batches."""
 from __future__ import annotations
 import argparse, sys
 from . import __version__
-from .core import MMDGError, load_settings
+from .core import MMDGError, load_settings, set_verbosity
 
 # %% auto #0
 __all__ = ['COMMANDS', 'COMMAND_MODULES', 'command', 'environment_report', 'build_parser', 'main']
@@ -54,6 +54,7 @@ COMMAND_MODULES = {
     'train': ('mmdgpp.train.trainer', 'train a model on a protocol\'s source domains'),
     'eval': ('mmdgpp.eval.evaluate', 'evaluate a checkpoint on a protocol\'s target'),
     'ablate': ('mmdgpp.ablate', 'run an ablation grid of papermill notebooks'),
+    'pretrain': ('mmdgpp.models.pretrain', 'contrastive pretraining of the tiny CLIP on the captioned synthetic corpus'),
 }
 
 def _command_builder(name):
@@ -62,15 +63,23 @@ def _command_builder(name):
     return getattr(importlib.import_module(COMMAND_MODULES[name][0]), f'cli_{name}')
 
 # %% ../nbs/70_cli.ipynb #3d6bc611
+def _verbosity_args(p, default):
+    g = p.add_mutually_exclusive_group()
+    g.add_argument('-q', '--quiet', action='store_true', default=default, help='print warnings and errors only')
+    g.add_argument('-v', '--verbose', action='store_true', default=default, help='print debug messages too')
+
 def build_parser(command: str|None=None, # fill only this command's arguments (None: every command)
                  ) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='mmdgpp', description='MMDG++ multimodal face anti-spoofing workbook.')
     ap.add_argument('--version', action='version', version=f'mmdgpp {__version__}')
+    _verbosity_args(ap, False)
+    common = argparse.ArgumentParser(add_help=False)        # the same flags after the command name
+    _verbosity_args(common, argparse.SUPPRESS)
     sub = ap.add_subparsers(dest='command', metavar='COMMAND')
     runners = {}
     names = {**{k: h for k, (h, _) in COMMANDS.items()}, **{k: h for k, (_, h) in COMMAND_MODULES.items()}}
     for name, help in names.items():
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
         if command is None or name == command:
             fn = COMMANDS[name][1] if name in COMMANDS else _command_builder(name)
             runners[name] = fn(p)
@@ -84,6 +93,7 @@ def main(argv=None) -> int:
     ap = build_parser(chosen if chosen in {**COMMANDS, **COMMAND_MODULES} else None)
     a = ap.parse_args(argv)
     if not a.command: ap.print_help(); return 2
+    set_verbosity(a.quiet, a.verbose)
     try: return int(a._runners[a.command](a) or 0)   # a runner may return an exit status (ablate: 1 if runs failed)
     except MMDGError as e:
         print(f'error: {e}', file=sys.stderr); return 2

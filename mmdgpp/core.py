@@ -4,13 +4,13 @@
 
 # %% ../nbs/00_core.ipynb #4da08862
 from __future__ import annotations
-import configparser, contextlib, json, os, random, sys, tempfile
+import configparser, contextlib, json, logging, os, random, sys, tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['SETTINGS_DEFAULTS', 'MMDGError', 'fail', 'settings_overrides', 'load_settings', 'atomic_path', 'atomic_write_text',
-           'atomic_write_json', 'seed_everything', 'resolve_device']
+           'atomic_write_json', 'set_verbosity', 'seed_everything', 'resolve_device']
 
 # %% ../nbs/00_core.ipynb #fdb04aa1
 class MMDGError(Exception):
@@ -98,6 +98,28 @@ def atomic_write_text(path: str|Path, text: str):
 def atomic_write_json(path: str|Path, obj, **kw):
     "Write `obj` as JSON to `path` atomically."
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str, **kw) + '\n')
+
+# %% ../nbs/00_core.ipynb #c0a1e5d6
+class _LineHandler(logging.Handler):
+    "Plain lines: INFO/DEBUG to stdout, WARNING and above to stderr as `warning: ...` (streams looked up at each message)."
+    def emit(self, record):
+        try:
+            msg = self.format(record)
+            if record.levelno >= logging.WARNING: sys.stderr.write(f'{record.levelname.lower()}: {msg}\n'); sys.stderr.flush()
+            else: sys.stdout.write(msg + '\n'); sys.stdout.flush()
+        except Exception: self.handleError(record)
+
+_log = logging.getLogger('mmdgpp')
+if not any(type(h).__name__ == '_LineHandler' for h in _log.handlers):     # once, also when the module is reloaded
+    _log.addHandler(_LineHandler()); _log.setLevel(logging.INFO); _log.propagate = False
+
+def set_verbosity(quiet: bool=False, # warnings and errors only
+                  verbose: bool=False, # debug messages too
+                 ) -> int:
+    "Set the level of the `mmdgpp` loggers; return it."
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    _log.setLevel(level)
+    return level
 
 # %% ../nbs/00_core.ipynb #4ba22401
 def seed_everything(seed: int):

@@ -11,6 +11,8 @@ from typing import Callable
 import numpy as np
 import torch
 from ..core import MMDGError, fail, atomic_path, atomic_write_json, resolve_device
+import logging
+_log = logging.getLogger('mmdgpp.eval.evaluate')
 from ..config import ExperimentConfig, MODALITIES, from_dict, parse_overrides, to_dict
 from ..train.trainer import (read_checkpoint, load_trainable_state, predict, build_model_and_data, scalar_metrics,
                                   check_task, seed_all, check_fingerprint, writable_dir)
@@ -175,7 +177,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     same = (ecfg.data.protocol, ecfg.data.target, ecfg.data.missing) == (cfg.data.protocol, cfg.data.target, cfg.data.missing)
     data = src_data if same else task_data(ecfg, model, dev, build)
     if verbose and tuple(task.sources) != tuple(src_data.task.sources):
-        print(f'note: {task.name} has other sources than the training task {src_data.task.name}; '
+        _log.warning(f'{task.name} has other sources than the training task {src_data.task.name}; '
               'the val-eer threshold comes from the training sources')
     from mmdgpp.train.trainer import effective_precision
     kw = dict(batch_size=2 * cfg.data.batch_size, device=dev, precision=cfg.backbone.precision, num_workers=cfg.data.num_workers,
@@ -207,10 +209,10 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     atomic_write_json(path, res)
     res['path'] = str(path)
     if verbose:
-        print(format_results(res))
-        print(f'results: {path}')
-        print(f'video scores: {scores_path}')
-        if figs: print(f'figures: {figs["roc"]}, {figs["scores"]}')
+        _log.info(format_results(res))
+        _log.info(f'results: {path}')
+        _log.info(f'video scores: {scores_path}')
+        if figs: _log.info(f'figures: {figs["roc"]}, {figs["scores"]}')
     return res
 
 # %% ../../nbs/41_eval.evaluate.ipynb #08aac7db

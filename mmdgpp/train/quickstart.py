@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib, os, sys, time
 from pathlib import Path
 from ..core import fail, atomic_write_json, load_settings, resolve_device
+import logging
+_log = logging.getLogger('mmdgpp.train.quickstart')
 from ..config import ExperimentConfig, from_dict, parse_overrides, to_dict
 from .trainer import train, check_task
 
@@ -56,7 +58,7 @@ def quickstart(device: str|None=None,          # auto | cpu | cuda | cuda:N (def
                verbose: bool=True) -> dict:
     "Synthetic benchmark → MMDG++ (and ERM) on Protocol 1 sources C, P, S → metrics on the unseen W."
     t0 = time.time()
-    say = print if verbose else (lambda *a, **k: None)
+    say = _log.info if verbose else (lambda *a, **k: None)
     out = Path(out) if out else Path(load_settings()['runs_dir'])/'quickstart'
     models = ['mmdgpp'] + (['erm'] if baseline else [])
     cfgs = {m: quickstart_config(m, backbone, pretrained, device, overrides) for m in models}

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 from ..core import MMDGError, fail, atomic_path, atomic_write_json, atomic_write_text, load_settings, resolve_device
+import logging
+_log = logging.getLogger('mmdgpp.train.trainer')     # epoch lines and notes (INFO); `--quiet` hides them
 from ..config import ExperimentConfig, MODALITIES, to_dict, from_dict, load_config, parse_overrides, save_config
 
 # %% auto #0
@@ -504,7 +506,7 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
     from tqdm.auto import tqdm
     main = rank == 0
     progress = (sys.stderr.isatty() if progress is None else progress) and main
-    say = print if verbose and main else (lambda *a, **k: None)
+    say = _log.info if verbose and main else (lambda *a, **k: None)
     out = Path(out_dir) if out_dir else default_run_dir(cfg)
     ckdir = out/'checkpoints'; last_p, best_p = ckdir/'last.pt', ckdir/'best.pt'
     ck = None
@@ -611,7 +613,7 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
         ebar.close()
     if main and st['history']:
         try: plot_history(st['history'], out/'figures'/'training.png', cfg.train.val_metric)
-        except Exception as e: say(f'(training figure not drawn: {e.__class__.__name__}: {e})')
+        except Exception as e: _log.warning(f'training figure not drawn: {e.__class__.__name__}: {e}')
     return out
 
 # %% ../../nbs/31_train.trainer.ipynb #def2c518
@@ -683,7 +685,7 @@ def cli_train(p):
         check_task(cfg)
         out = train(cfg, a.out, resume=not a.restart, progress=False if a.no_progress else None)
         if dist_env()[0] != 0: return
-        print(f'run folder: {out}')
+        _log.info(f'run folder: {out}')
         if not a.no_eval:
             from mmdgpp.eval.evaluate import evaluate
             evaluate(out, device=cfg.train.device, progress=False if a.no_progress else None)
