@@ -50,7 +50,7 @@ class PromptConfig:
 @dataclass
 class ReGradConfig:
     enabled: bool = True          # False: plain gradient of the summed losses
-    version: int = 4              # 1 | 2 | 3 | 4 (METHOD.md)
+    version: int = 4              # 1 | 2 | 3 | 4 (nbs/05_method.ipynb, "ReGrad")
     beta: float = 0.5             # loss momentum m <- beta m + (1 - beta) L
     use_certainty: bool = True    # scale modulated terms by the adapters' certainty
     undefined: str = 'literal'    # zero reference gradient: literal (proj onto 0 is 0, conflict rule: fast owner U_i*g_i) | pass (unchanged, unweighted)
