@@ -567,7 +567,7 @@ def write_npz(path, arrays: dict):
 
 # %% ../../nbs/12_data.synth.ipynb #c57fb9c2
 MARKER, _WORKING, _LOCK = 'synth.json', '.synth-generating', '.synth.lock'
-FORMAT_VERSION = 2      # bump when the rendering changes, so that existing folders are regenerated
+FORMAT_VERSION = 3      # bump when the rendering changes, so that existing folders are regenerated
 _LISTS = tuple(f'{d}-{s}.txt' for d in DATASETS for s in SPLITS)
 _OURS = (MARKER, _WORKING, 'manifest.csv', 'CeFA', 'CASIA-SURF-CROP', 'WMCA-Image', 'PADISI') + _LISTS
 
