@@ -31,14 +31,16 @@ def test_regrad_explorer_headless():
     box = regrad_explorer(steps)
     first = box.children[-1].value
     assert first[:4] == b'\x89PNG'
+    assert (box.controls['step'].min, box.controls['step'].max) == (1, len(steps))   # 1-based, like the steps
     for i, s in enumerate(steps):
-        box.controls['step'].value = i
-        assert box.state['step'] == s['step']
+        box.controls['step'].value = i + 1
+        assert box.state['step'] == s['step'] == box.controls['step'].value
         assert box.state['fast'] == ('rgb', 'depth', 'ir')[i % 3]
         assert box.state['norm_before'] == s['regrad_norm_before']
         assert box.state['cos']['rgb-ir'] == pytest.approx(-0.1 * i)
     assert box.children[-1].value != first
-    assert box.controls['play'].max == len(steps) - 1
+    assert box.controls['play'].max == len(steps)
+    assert f"<b>step {len(steps)}</b> ({len(steps)} of {len(steps)}" in box.children[1].value
 
 
 def test_regrad_explorer_refuses_runs_without_regrad():
