@@ -201,13 +201,21 @@ def main(argv=None):
         from torch.profiler import profile, ProfilerActivity
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
         v = vjps[0]
+        labelled = []          # label the forward of the model's parts (instance attributes, removed after)
+        for name, part in (('forward: image streams + adapters', model.streams), ('forward: text tower (prompts)', model.prompts),
+                           ('forward: whole model', model)):
+            if part is None: continue
+            def wrapped(*args, _f=part.forward, _n=name, **kw):
+                with torch.profiler.record_function(_n): return _f(*args, **kw)
+            part.forward = wrapped; labelled.append(part)
         regrad_step(precs[0], v); sync()
         with profile(activities=acts) as prof:
             regrad_step(precs[0], v); sync()
+        for part in labelled: del part.forward
         key = 'cuda_time_total' if cuda else 'cpu_time_total'
         head = (f'# torch.profiler, one ReGrad step ({v} per-loss gradients, {precs[0]}): MMDG++ on random-init {a.arch}, '
                 f'batch {B}, {res["card"]}, {res["threads"]} CPU threads, torch {res["torch"]}; sorted by {key}\n')
-        Path(a.profile).write_text(head + prof.key_averages().table(sort_by=key, row_limit=30) + '\n')
+        Path(a.profile).write_text(head + prof.key_averages().table(sort_by=key, row_limit=60) + '\n')
         print(f'profile: {a.profile}')
     if a.json:
         Path(a.json).write_text(json.dumps(res, indent=1))
