@@ -4,14 +4,15 @@
 
 # %% ../../nbs/20_models.backbone.ipynb #5389bc6b
 from __future__ import annotations
-import os, socket, contextlib, concurrent.futures as cf
+import hashlib, os, socket, contextlib, concurrent.futures as cf
 from pathlib import Path
 import torch
 from torch import nn
 from ..core import fail, MMDGError
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'list_architectures', 'hub_reachable', 'read_state_dict', 'load_weights', 'Backbone',
+__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'list_architectures', 'hub_reachable', 'read_state_dict',
+           'load_weights', 'file_sha256', 'weights_dir', 'resolve_pretrained', 'shipped_weights', 'Backbone',
            'check_weights', 'create_backbone']
 
 # %% ../../nbs/20_models.backbone.ipynb #41e712de
@@ -102,6 +103,47 @@ def load_weights(model: nn.Module, path: str|Path, name: str=''):
         fail(f'checkpoint {path} does not fit architecture "{name}": ' + '; '.join(parts))
     model.load_state_dict(sd, strict=True)
 
+# %% ../../nbs/20_models.backbone.ipynb #47a71bac
+SHIPPED = {   # pretrained tag -> the architecture it fits, its file under mmdgpp/weights/, the SHA-256 of that file
+    'synthclip': dict(arch='mmdg-tiny-64', file='synthclip-tiny64.pt', sha256='ee836fa117f5d8b03c15a9aba6811150bc61d3eae542b44db6b52af72aee5f3c'),
+}
+DEFAULT = 'default'   # the pretrained value that stands for the architecture's usual weights
+
+def file_sha256(path: str|Path) -> str:
+    "SHA-256 of a file's bytes."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
+    return h.hexdigest()
+
+def weights_dir() -> Path:
+    "The package folder of the shipped weights."
+    import mmdgpp
+    return Path(mmdgpp.__file__).parent/'weights'
+
+def resolve_pretrained(name: str, pretrained: str|None) -> str:
+    "What `pretrained` means for architecture `name`: 'default' becomes its shipped tag, 'openai' for OpenAI's ViTs, else ''."
+    p = pretrained or ''
+    if p != DEFAULT: return p
+    for tag, s in SHIPPED.items():
+        if s['arch'] == name: return tag
+    if name.startswith('mmdg-'): return ''
+    return 'openai' if 'openai' in _open_clip().list_pretrained_tags_by_model(name) else ''
+
+def shipped_weights(tag: str, name: str, root: str|Path|None=None) -> Path:
+    "The checksum-verified file of shipped weights `tag` for architecture `name` (`root`: another folder holding it)."
+    s = SHIPPED[tag]
+    if name != s['arch']:
+        fail(f'pretrained tag "{tag}" holds weights of {s["arch"]}, not of "{name}"; use backbone {s["arch"]}, '
+             f"pretrained='' (random init) or weights made for {name}")
+    p = Path(root or weights_dir())/s['file']
+    if not p.is_file(): fail(f'shipped weights "{tag}" missing: {p} (reinstall mmdgpp)')
+    h = file_sha256(p)
+    if h != s['sha256']:
+        fail(f'checksum mismatch for shipped weights "{tag}" ({p}): sha256 {h[:12]}..., recorded {s["sha256"][:12]}...; '
+             f'the file is damaged or was replaced (reinstall mmdgpp, or rebuild it with the command in {p.with_suffix(".json").name})')
+    return p
+
 # %% ../../nbs/20_models.backbone.ipynb #a7afb01d
 class Backbone(nn.Module):
     "A frozen open_clip CLIP model with named access to the parts MMDG++ reuses."
@@ -187,19 +229,21 @@ class Backbone(nn.Module):
 
 # %% ../../nbs/20_models.backbone.ipynb #463e7a7b
 def check_weights(name: str, pretrained: str|None='') -> str:
-    "Fail fast unless the weights of `name` can be had; returns 'random', 'file', 'cached' or 'download'."
+    "Fail fast unless the weights of `name` can be had; returns 'random', 'shipped', 'file', 'cached' or 'download'."
     oc = _open_clip()
     if name not in oc.list_models():
         fail(f'unknown architecture "{name}"; valid ViT names include: ' + ', '.join(n for n in list_architectures()[:40]) + ', ...')
     if 'ViT' not in name and not name.startswith('mmdg-'): fail(f'architecture "{name}" is not a ViT; MMDG++ needs a ViT backbone')
-    pretrained = pretrained or ''
+    pretrained = resolve_pretrained(name, pretrained)
     if pretrained == '': return 'random'
+    if pretrained in SHIPPED: shipped_weights(pretrained, name); return 'shipped'
     if _looks_like_path(pretrained):
         if not Path(pretrained).is_file(): fail(f'checkpoint not found: {pretrained}')
         return 'file'
     tags = oc.list_pretrained_tags_by_model(name)
+    known = [t for t, v in SHIPPED.items() if v['arch'] == name] + list(tags)
     if pretrained not in tags:
-        fail(f'unknown pretrained tag "{pretrained}" for {name}; known tags: {", ".join(tags) or "(none)"}; '
+        fail(f'unknown pretrained tag "{pretrained}" for {name}; known tags: {", ".join(known) or "(none)"}; '
              'or pass a local checkpoint path')
     try:
         with _hub_offline(): oc.download_pretrained(oc.get_pretrained_cfg(name, pretrained), cache_dir=os.environ.get('MMDGPP_CLIP_CACHE'))
@@ -214,15 +258,16 @@ def check_weights(name: str, pretrained: str|None='') -> str:
 
 # %% ../../nbs/20_models.backbone.ipynb #76f14b1e
 def create_backbone(name: str='mmdg-tiny-64', # open_clip architecture name (list_architectures())
-                    pretrained: str|None='',  # '' = random init; a tag (openai) or a local checkpoint
+                    pretrained: str|None='',  # '' = random init; 'default', a tag (synthclip, openai) or a local checkpoint
                     device: str|torch.device='cpu',
                     ) -> Backbone:
     "Build a frozen CLIP backbone by architecture name and weight source."
-    oc, pretrained = _open_clip(), pretrained or ''
+    oc, pretrained = _open_clip(), resolve_pretrained(name, pretrained)
     source, mean, std = check_weights(name, pretrained), None, None
-    if source in ('random', 'file'):
+    if source in ('random', 'file', 'shipped'):
         with _quiet_open_clip(): model = oc.create_model(name, pretrained=None, device='cpu')
         if source == 'file': load_weights(model, pretrained, name)
+        if source == 'shipped': load_weights(model, shipped_weights(pretrained, name), name)
     else:
         cfg = oc.get_pretrained_cfg(name, pretrained)
         mean, std, cache_dir = cfg.get('mean'), cfg.get('std'), os.environ.get('MMDGPP_CLIP_CACHE')
