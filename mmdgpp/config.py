@@ -22,7 +22,7 @@ MODALITIES = ('rgb', 'depth', 'ir')  # always in this order
 @dataclass
 class BackboneConfig:
     name: str = 'mmdg-tiny-64'    # any open_clip ViT name, e.g. ViT-B-16, or a registered tiny config
-    pretrained: str = ''          # '' = random init; a tag (openai) or a local checkpoint path
+    pretrained: str = 'default'   # 'default' = the architecture's usual weights (synthclip for mmdg-tiny-64, openai for ViTs); '' = random init; a tag or a local checkpoint path
     precision: str = 'fp32'       # fp32 (the papers') | bf16 | fp16: autocast of training and evaluation on CUDA; CPU runs fp32
     train_tokens: bool = True     # per-modality class token, positional embedding, projection train (False: CLIP's own, frozen)
 

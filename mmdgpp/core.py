@@ -29,7 +29,7 @@ SETTINGS_DEFAULTS = dict(
     runs_dir='runs',                         # output folder for training runs and ablation batches
     device='auto',                           # auto | cpu | cuda | cuda:N
     backbone='mmdg-tiny-64',                 # default open_clip architecture
-    pretrained='',                           # '' (random init), a tag such as openai, or a checkpoint path
+    pretrained='default',                    # 'default' (synthclip for mmdg-tiny-64, openai for ViTs), '' (random init), a tag, or a checkpoint path
 )
 
 # %% ../nbs/00_core.ipynb #85064c60

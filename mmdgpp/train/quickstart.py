@@ -36,6 +36,8 @@ def quickstart_config(model: str='mmdgpp',          # mmdgpp | erm | flip | mmdg
     s = load_settings()
     backbone = backbone or s['backbone']
     if pretrained is None: pretrained = s['pretrained'] or ('' if backbone in TINY else 'openai')
+    from mmdgpp.models.backbone import resolve_pretrained
+    pretrained = resolve_pretrained(backbone, pretrained)   # 'default': synthclip for mmdg-tiny-64, openai for ViTs
     prof = QUICKSTART_PROFILES['cpu' if backbone in TINY else 'gpu']
     from mmdgpp.data.synth import default_synth_dir
     d = {'model': model, 'backbone.name': backbone, 'backbone.pretrained': pretrained, 'train.device': device or s['device'],
