@@ -102,7 +102,7 @@ def test_quickstart_smoke(synth, tmp_path):
     r = run_cli('quickstart', '--device', 'cpu', '--out', tmp_path, '--no-progress', '--set', 'data.preset=tiny',
                 '--set', 'train.epochs=1', '--set', 'train.max_steps_per_epoch=2', '--set', 'data.batch_size=8')
     assert r.returncode == 0, r.stderr
-    for s in ('HTER%', 'AUC%', 'ACER%', 'MMDG++', 'ERM', 'report:', 'figures:'):
+    for s in ('HTER% val-EER', 'HTER% test-EER', 'AUC%', 'MMDG++', 'ERM', 'report:', 'figures:'):
         assert s in r.stdout, s
     rep = json.loads((tmp_path/'quickstart.json').read_text())
     assert sorted(rep['models']) == ['erm', 'mmdgpp'] and rep['task'] == 'p1-CPS-W'
