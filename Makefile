@@ -50,10 +50,12 @@ docs: install
 	$(BIN)/python -m mmdgpp.docs site
 
 # re-execute the method notebooks in place (seeded, CPU defaults, one kernel at a time), then clean them:
-# the one command that regenerates their committed outputs. NBS="nbs/a.ipynb nbs/b.ipynb" for a subset.
+# the one command that regenerates their committed outputs. NBS="nbs/a.ipynb nbs/b.ipynb" for a subset;
+# `#| slow` cells keep their outputs unless FLAGS=slow.
 NBS ?=
+FLAGS ?=
 notebooks: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m mmdgpp.docs execute $(NBS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m mmdgpp.docs execute $(if $(FLAGS),--flags $(FLAGS)) $(NBS)
 	$(BIN)/nbdev-clean
 
 clean-venv:
