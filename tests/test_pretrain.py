@@ -56,3 +56,18 @@ def test_resume_with_other_settings_is_refused(capsys, tmp_path):
     rc, err = _err(capsys, 'pretrain', '--out', str(tmp_path/'r'), '--resume', '--n', '16', '--steps', '3', '--batch', '8',
                    '--cache', str(tmp_path/'c'), '--no-progress')
     assert rc == 2 and 'other settings' in err and "'steps': (2, 3)" in err
+
+
+def test_shipped_tag_offline_checksum_and_architecture(tmp_path):
+    from mmdgpp.core import MMDGError
+    from mmdgpp.models.backbone import create_backbone, shipped_weights, SHIPPED, weights_dir
+    f = weights_dir()/SHIPPED['synthclip']['file']
+    assert hashlib.sha256(f.read_bytes()).hexdigest() == SHIPPED['synthclip']['sha256']
+    assert json.loads(f.with_suffix('.json').read_text())['sha256'] == SHIPPED['synthclip']['sha256']
+    bb = create_backbone('mmdg-tiny-64', 'synthclip')                  # HF_HUB_OFFLINE=1 (conftest): no network
+    sd = torch.load(f, weights_only=True)
+    assert all(torch.equal(v, sd[k].float()) for k, v in bb.clip.state_dict().items())
+    assert create_backbone('mmdg-tiny-64', 'default').pretrained == 'synthclip'
+    b = f.read_bytes(); (tmp_path/f.name).write_bytes(b[:-8] + bytes(x ^ 0xFF for x in b[-8:]))   # 8 bytes flipped
+    with pytest.raises(MMDGError, match='checksum mismatch'): shipped_weights('synthclip', 'mmdg-tiny-64', root=tmp_path)
+    with pytest.raises(MMDGError, match='holds weights of mmdg-tiny-64'): create_backbone('ViT-B-16', 'synthclip')
