@@ -268,6 +268,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mmdgpp.data.synth.video_params': ('data.synth.html#video_params', 'mmdgpp/data/synth.py'),
                                    'mmdgpp.data.synth.write_npz': ('data.synth.html#write_npz', 'mmdgpp/data/synth.py')},
             'mmdgpp.docs': { 'mmdgpp.docs._directives': ('docs.html#_directives', 'mmdgpp/docs.py'),
+                             'mmdgpp.docs._flagged': ('docs.html#_flagged', 'mmdgpp/docs.py'),
                              'mmdgpp.docs._main': ('docs.html#_main', 'mmdgpp/docs.py'),
                              'mmdgpp.docs._output_html': ('docs.html#_output_html', 'mmdgpp/docs.py'),
                              'mmdgpp.docs._run': ('docs.html#_run', 'mmdgpp/docs.py'),
