@@ -23,7 +23,7 @@ QUICKSTART_PROFILES = dict(
     cpu={'data.preset': 'small', 'data.batch_size': 32, 'train.epochs': 3, 'train.lr': 1e-3, 'train.warmup_frac': 0.1,
          'train.weight_decay': 0.05, 'train.val_metric': 'auc'},
     gpu={'data.preset': 'small', 'data.batch_size': 32, 'train.epochs': 5, 'train.lr': 1e-3, 'train.warmup_frac': 0.1,
-         'train.weight_decay': 0.05, 'train.val_metric': 'auc', 'train.amp': True},
+         'train.weight_decay': 0.05, 'train.val_metric': 'auc', 'backbone.precision': 'fp32'},
 )
 
 def quickstart_config(model: str='mmdgpp',          # mmdgpp | erm | flip | mmdg
