@@ -92,12 +92,12 @@ def build(toy: bool, device):
         try:   # the same registered model create_model dispatches to
             from mmdgpp.models.backbone import create_backbone
             from mmdgpp.models.mmdgpp import build_mmdgpp
-            return (build_mmdgpp(cfg, 3, create_backbone(cfg.backbone.name)).to(device),
+            return (build_mmdgpp(cfg, 3, create_backbone(cfg.backbone.name, '')).to(device),
                     f'MMDG++ (build_mmdgpp, {cfg.backbone.name}; {note})')
         except ImportError as e2:
             print(f'note: {note}; {e2}; using the stand-in model', file=sys.stderr)
     from mmdgpp.models.backbone import create_backbone
-    return ToyMMDG(create_backbone(cfg.backbone.name)).to(device), f'stand-in model ({cfg.backbone.name} frozen)'
+    return ToyMMDG(create_backbone(cfg.backbone.name, '')).to(device), f'stand-in model ({cfg.backbone.name} frozen)'
 
 
 def sync(device):

@@ -228,7 +228,7 @@ class Backbone(nn.Module):
                 f'embed {self.embed_dim}, text width {self.text_width}')
 
 # %% ../../nbs/20_models.backbone.ipynb #463e7a7b
-def check_weights(name: str, pretrained: str|None='') -> str:
+def check_weights(name: str, pretrained: str|None=DEFAULT) -> str:
     "Fail fast unless the weights of `name` can be had; returns 'random', 'shipped', 'file', 'cached' or 'download'."
     oc = _open_clip()
     if name not in oc.list_models():
@@ -258,7 +258,7 @@ def check_weights(name: str, pretrained: str|None='') -> str:
 
 # %% ../../nbs/20_models.backbone.ipynb #76f14b1e
 def create_backbone(name: str='mmdg-tiny-64', # open_clip architecture name (list_architectures())
-                    pretrained: str|None='',  # '' = random init; 'default', a tag (synthclip, openai) or a local checkpoint
+                    pretrained: str|None=DEFAULT,  # 'default': the architecture's usual weights (synthclip for mmdg-tiny-64, openai for ViTs); '' = random init; a tag or a checkpoint file
                     device: str|torch.device='cpu',
                     ) -> Backbone:
     "Build a frozen CLIP backbone by architecture name and weight source."
