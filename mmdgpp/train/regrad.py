@@ -31,13 +31,13 @@ class _Layout:
         self.numels = [p.numel() for p in params]
         self.P, self.T, self.M, self.device, self.dtype = sum(self.numels), len(params), M, device, dtype
         n = torch.tensor(self.numels, device=device)
-        self.seg = torch.repeat_interleave(torch.arange(self.T, device=device), n, output_size=self.P)
-        self.owner = torch.tensor(owner, device=device, dtype=torch.long)   # modality index; M = no owner
-        self.ar = torch.arange(self.T, device=device)
-        self.modal = torch.arange(M, device=device)[:, None]
-        self.iu = torch.triu_indices(M, M, device=device)                   # the M(M+1)/2 pairs a <= b
-        self.lengths = n.expand(self.iu.shape[1], -1).contiguous()
-        self.lengths3 = n.expand(3, -1).contiguous()
+        self.seg = torch.repeat_interleave(torch.arange(self.T, device=device), n, output_size=self.P)  # (P,) tensor of each number
+        self.owner = torch.tensor(owner, device=device, dtype=torch.long)   # (T,) modality index; M = no owner
+        self.ar = torch.arange(self.T, device=device)                       # (T,) tensor indices 0..T-1
+        self.modal = torch.arange(M, device=device)[:, None]                # (M, 1) modality indices, for one-hot masks
+        self.iu = torch.triu_indices(M, M, device=device)                   # (2, M(M+1)/2) the pairs a <= b
+        self.lengths = n.expand(self.iu.shape[1], -1).contiguous()          # segment lengths, one row per pair
+        self.lengths3 = n.expand(3, -1).contiguous()                        # ... and for three rows (`change`)
         self.group_size = torch.zeros(M + 1, device=device, dtype=dtype).index_add_(0, self.owner, n.to(dtype))
         self.G = torch.zeros(M + 1, self.P, device=device, dtype=dtype)      # per-loss gradients
         self.out = torch.zeros(self.P, device=device, dtype=dtype)           # the final gradient
@@ -125,60 +125,65 @@ def _update_momentum(self: ReGrad, L: torch.Tensor, pres: torch.Tensor) -> torch
 def pair_dots(self: ReGrad, Gm: torch.Tensor) -> torch.Tensor:
     "Per-tensor dot products D (M, M, T) of the modality gradient rows `Gm` (M, P)."
     lay, M = self.layout(), Gm.shape[0]
-    iu = lay.iu
-    prods = Gm.index_select(0, iu[0]) * Gm.index_select(0, iu[1])             # (pairs, P)
-    Dp = torch.segment_reduce(prods, 'sum', lengths=lay.lengths, axis=1)      # (pairs, T)
+    a, b = lay.iu                                                             # the pairs a <= b
+    prods = Gm.index_select(0, a) * Gm.index_select(0, b)                     # (pairs, P) elementwise g_a * g_b
+    pair_dots = torch.segment_reduce(prods, 'sum', lengths=lay.lengths, axis=1)   # (pairs, T) summed per tensor
     D = Gm.new_zeros(M, M, lay.T)
-    D[iu[0], iu[1]] = Dp
-    D[iu[1], iu[0]] = Dp
+    D[a, b] = pair_dots
+    D[b, a] = pair_dots                                                       # symmetric
     return D
 
 # %% ../../nbs/30_train.regrad.ipynb #4398f04b
 @patch
 def coefficients(self: ReGrad, D: torch.Tensor, pres: torch.Tensor, U: torch.Tensor, fast: torch.Tensor) -> torch.Tensor:
     "Coefficients C (M, T): the modulated modality gradient of tensor t is sum_m C[m, t] g_m[t]."
-    lay, M, T = self.layout(), D.shape[0], D.shape[-1]
-    (a_c, g_c), (a_a, g_a) = RULES[self.cfg.version]
-    tiny = torch.finfo(D.dtype).tiny
-    ar = lay.ar
-    eff = torch.where((lay.owner < M) & pres[lay.owner.clamp(max=M - 1)], lay.owner, fast)
-    E = (lay.modal == eff).to(D.dtype)                               # (M, T) the effective owner
-    O = pres[:, None].to(D.dtype) * (1 - E)                          # (M, T) the other present modalities
-    Dt = D.permute(2, 0, 1)                                          # (T, M, M)
-    d = Dt[ar, eff].T                                                # (M, T) g_j . g_owner
-    one, zero = torch.ones_like(d), torch.zeros_like(d)
-    # owner slow: each other j against a = g_owner, b = g_j
-    n = Dt[ar, eff, eff]; ok = n > tiny
-    lit = self.cfg.undefined == 'literal'                            # zero reference: proj = 0, no agreement
-    agree = ok & (d > 0)
-    alpha, gamma = torch.where(agree, a_a, a_c), torch.where(agree, g_a, g_c)
-    r = d / torch.where(ok, n, 1.0)
-    other_s = O * (U[:, None] * alpha if lit else torch.where(ok, U[:, None] * alpha, one))
-    own_s = 1 + (O * torch.where(ok, U[:, None] * gamma * r, zero)).sum(0)
-    # owner fast: b = g_owner against a = S, the sum of the others
-    dS = (O * d).sum(0)
-    nS = torch.einsum('jt,kt,tjk->t', O, O, Dt); okS = nS > tiny
-    agreeS = okS & (dS > 0)
-    alphaS, gammaS = torch.where(agreeS, a_a, a_c), torch.where(agreeS, g_a, g_c)
-    uS = U[eff]
-    own_f = uS * alphaS if lit else torch.where(okS, uS * alphaS, 1.0)
-    other_f = O * (1 + torch.where(okS, uS * gammaS * dS / torch.where(okS, nS, 1.0), 0.0))
-    return torch.where(eff == fast, other_f + E * own_f, other_s + E * own_s)
+    lay, M = self.layout(), D.shape[0]
+    (alpha_conflict, gamma_conflict), (alpha_agree, gamma_agree) = RULES[self.cfg.version]
+    tiny = torch.finfo(D.dtype).tiny                                  # a squared norm below this counts as zero
+    literal = self.cfg.undefined == 'literal'                         # zero reference: proj = 0 and no agreement
+    t_idx = lay.ar                                                    # (T,) 0..T-1
+    owner_here = (lay.owner < M) & pres[lay.owner.clamp(max=M - 1)]
+    owner = torch.where(owner_here, lay.owner, fast)                  # (T,) effective owner: unowned or missing -> fast
+    is_owner = (lay.modal == owner).to(D.dtype)                       # (M, T) one-hot of the effective owner
+    is_other = pres[:, None].to(D.dtype) * (1 - is_owner)             # (M, T) the other present modalities
+    dots = D.permute(2, 0, 1)                                         # (T, M, M) dots[t, a, b] = g_a[t] . g_b[t]
+    other_dot_owner = dots[t_idx, owner].T                            # (M, T) g_j . g_owner
+    ones, zeros = torch.ones_like(other_dot_owner), torch.zeros_like(other_dot_owner)
+    # owner slow: each other j is b = g_j, measured against a = g_owner
+    owner_sq = dots[t_idx, owner, owner]                              # (T,) |g_owner|^2
+    owner_nonzero = owner_sq > tiny
+    agree = owner_nonzero & (other_dot_owner > 0)
+    alpha = torch.where(agree, alpha_agree, alpha_conflict)
+    gamma = torch.where(agree, gamma_agree, gamma_conflict)
+    proj_ratio = other_dot_owner / torch.where(owner_nonzero, owner_sq, 1.0)   # proj_{g_owner}(g_j) = proj_ratio * g_owner
+    slow_other = is_other * (U[:, None] * alpha if literal else torch.where(owner_nonzero, U[:, None] * alpha, ones))
+    slow_owner = 1 + (is_other * torch.where(owner_nonzero, U[:, None] * gamma * proj_ratio, zeros)).sum(0)
+    # owner fast: b = g_owner, measured against a = S, the sum of the other present modalities' gradients
+    S_dot_owner = (is_other * other_dot_owner).sum(0)                 # (T,) S . g_owner
+    S_sq = torch.einsum('jt,kt,tjk->t', is_other, is_other, dots)     # (T,) |S|^2
+    S_nonzero = S_sq > tiny
+    agree_S = S_nonzero & (S_dot_owner > 0)
+    alpha_S = torch.where(agree_S, alpha_agree, alpha_conflict)
+    gamma_S = torch.where(agree_S, gamma_agree, gamma_conflict)
+    U_owner = U[owner]
+    fast_owner = U_owner * alpha_S if literal else torch.where(S_nonzero, U_owner * alpha_S, 1.0)
+    fast_other = is_other * (1 + torch.where(S_nonzero, U_owner * gamma_S * S_dot_owner / torch.where(S_nonzero, S_sq, 1.0), 0.0))
+    return torch.where(owner == fast, fast_other + is_owner * fast_owner, slow_other + is_owner * slow_owner)
 
 # %% ../../nbs/30_train.regrad.ipynb #70523e23
 @patch
 def modulate(self: ReGrad, G: torch.Tensor, pres: torch.Tensor, U: torch.Tensor, fast: torch.Tensor):
     "Flat buffer G (1+M, P) -> the final flat gradient (P,) and the diagnostics."
-    lay, gf, Gm = self.layout(), G[0], G[1:]
-    D = self.pair_dots(Gm)
-    C = self.coefficients(D, pres, U, fast)
-    out = torch.add(gf, (C.index_select(1, lay.seg) * Gm).sum(0), out=lay.out)
-    Ds = D.sum(-1)
-    nm = Ds.diagonal().clamp_min(0).sqrt()
-    return out, dict(fast=fast, cos=Ds / (nm[:, None] * nm[None]).clamp_min(1e-30), norm=nm, norm_fused=gf.norm(),
-                     norm_before=Ds.sum().clamp_min(0).sqrt(),
+    lay, g_fused, Gm = self.layout(), G[0], G[1:]
+    D = self.pair_dots(Gm)                                           # (M, M, T)
+    C = self.coefficients(D, pres, U, fast)                          # (M, T)
+    out = torch.add(g_fused, (C.index_select(1, lay.seg) * Gm).sum(0), out=lay.out)   # g_fused + sum_m C_m g_m
+    dots_all = D.sum(-1)                                             # (M, M) dot products over all tensors
+    norms = dots_all.diagonal().clamp_min(0).sqrt()                  # (M,) |g_m|
+    return out, dict(fast=fast, cos=dots_all / (norms[:, None] * norms[None]).clamp_min(1e-30), norm=norms,
+                     norm_fused=g_fused.norm(), norm_before=dots_all.sum().clamp_min(0).sqrt(),
                      norm_after=torch.einsum('at,bt,abt->', C, C, D).clamp_min(0).sqrt(), certainty=U,
-                     **self.change(out, gf + Gm.sum(0)))
+                     **self.change(out, g_fused + Gm.sum(0)))
 
 @patch
 def change(self: ReGrad, after: torch.Tensor, before: torch.Tensor, rtol: float=1e-3) -> dict:
@@ -186,13 +191,13 @@ def change(self: ReGrad, after: torch.Tensor, before: torch.Tensor, rtol: float=
     lay = self.layout()
     diff = after - before
     moved = diff.abs() > rtol * before.abs().clamp_min(torch.finfo(before.dtype).tiny)   # a number changed by > rtol
-    per_t = torch.segment_reduce(torch.stack([diff * diff, before * before, moved.to(before.dtype)]), 'sum',
-                                 lengths=lay.lengths3, axis=1)                             # (3, T)
-    grp = per_t.new_zeros(3, len(self.modalities) + 1).index_add_(1, lay.owner, per_t)     # (3, M+1)
-    grp = torch.cat([grp, grp.sum(1, keepdim=True)], 1)                                    # ... and all tensors
+    per_tensor = torch.segment_reduce(torch.stack([diff * diff, before * before, moved.to(before.dtype)]), 'sum',
+                                      lengths=lay.lengths3, axis=1)                        # (3, T)
+    per_group = per_tensor.new_zeros(3, len(self.modalities) + 1).index_add_(1, lay.owner, per_tensor)  # (3, M+1)
+    per_group = torch.cat([per_group, per_group.sum(1, keepdim=True)], 1)                  # ... and all tensors
     size = torch.cat([lay.group_size, lay.group_size.sum()[None]])
-    return dict(changed_share=grp[2] / size.clamp_min(1),
-                rel_change=grp[0].sqrt() / grp[1].sqrt().clamp_min(torch.finfo(before.dtype).tiny))
+    return dict(changed_share=per_group[2] / size.clamp_min(1),
+                rel_change=per_group[0].sqrt() / per_group[1].sqrt().clamp_min(torch.finfo(before.dtype).tiny))
 
 # %% ../../nbs/30_train.regrad.ipynb #f5f836f2
 @patch
