@@ -607,6 +607,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                    'mmdgpp/models/pretrain.py'),
                                         'mmdgpp.models.pretrain.lr_at': ('models.pretrain.html#lr_at', 'mmdgpp/models/pretrain.py'),
                                         'mmdgpp.models.pretrain.pretrain': ('models.pretrain.html#pretrain', 'mmdgpp/models/pretrain.py'),
+                                        'mmdgpp.models.pretrain.tensors_sha256': ( 'models.pretrain.html#tensors_sha256',
+                                                                                   'mmdgpp/models/pretrain.py'),
                                         'mmdgpp.models.pretrain.to_tensor': ( 'models.pretrain.html#to_tensor',
                                                                               'mmdgpp/models/pretrain.py')},
             'mmdgpp.models.prompts': { 'mmdgpp.models.prompts.AsymmetricDomainPrompts': ( 'models.prompts.html#asymmetricdomainprompts',

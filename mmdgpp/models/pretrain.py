@@ -15,7 +15,7 @@ from .backbone import file_sha256
 
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'PRETRAIN_DEFAULTS', 'corpus_arrays', 'batch_indices', 'to_tensor', 'augment',
-           'encode_text_short', 'lr_at', 'pretrain', 'export_weights', 'cli_pretrain']
+           'encode_text_short', 'lr_at', 'pretrain', 'tensors_sha256', 'export_weights', 'cli_pretrain']
 
 # %% ../../nbs/26_models.pretrain.ipynb #579ed9dd
 def _draw(args):
@@ -197,18 +197,29 @@ def pretrain(out: str|Path,             # folder for last.pt, log.csv, args.json
     bar.close()
     return dict(model=model, step=state['step'], log=state['log'], seconds=state['seconds'], args=args)
 
+# %% ../../nbs/26_models.pretrain.ipynb #2bffd6ea
+def tensors_sha256(sd: dict) -> str:
+    "SHA-256 of a state dict's tensors (name, dtype, shape, bytes, in name order): equal tensors, equal digest."
+    import hashlib
+    h = hashlib.sha256()
+    for k in sorted(sd):
+        v = sd[k].detach().cpu().contiguous()
+        h.update(f'{k}|{v.dtype}|{tuple(v.shape)}|'.encode())
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes() if v.numel() else b'')
+    return h.hexdigest()
+
 # %% ../../nbs/26_models.pretrain.ipynb #e138f398
 def export_weights(ckpt: str|Path,      # a pretraining checkpoint (out/last.pt)
                    dest: str|Path,      # the weights file to write (.pt)
                    command: str='',     # the command that reproduces it
                    extra: dict|None=None, # more facts for the JSON (measured time, load, metrics)
                    ) -> dict:
-    "Write the float16 state dict of `ckpt` to `dest` and `dest`.json (sha256, args, command)."
+    "Write the float16 state dict of `ckpt` to `dest` and `dest`.json (sha256 of the file and of its tensors, args, command)."
     st = torch.load(ckpt, map_location='cpu', weights_only=True)
     sd = {k: v.half() if v.is_floating_point() else v for k, v in st['model'].items()}
     dest = Path(dest)
     with atomic_path(dest) as tmp: torch.save(sd, tmp)
-    info = dict(file=dest.name, sha256=file_sha256(dest), arch=st['args']['arch'], args=st['args'], steps=st['step'],
+    info = dict(file=dest.name, sha256=file_sha256(dest), tensors_sha256=tensors_sha256(sd), arch=st['args']['arch'], args=st['args'], steps=st['step'],
                 train_seconds=round(st['seconds'], 1), command=command, **(extra or {}))
     atomic_write_json(dest.with_suffix('.json'), info)
     return info
@@ -239,5 +250,5 @@ def cli_pretrain(p):
         print(f"pretrained {a.arch} for {r['step']} steps in {r['seconds']/60:.1f} min; final loss {last.get('loss', float('nan')):.3f}")
         if a.export and r['step'] == a.steps:
             info = export_weights(Path(a.out)/'last.pt', a.export, 'mmdgpp ' + ' '.join(sys.argv[1:]))
-            print(f"wrote {a.export} (sha256 {info['sha256']})")
+            print(f"wrote {a.export} (file sha256 {info['sha256']}; tensors sha256 {info['tensors_sha256']})")
     return run
