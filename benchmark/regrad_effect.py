@@ -33,7 +33,7 @@ def main(argv=None):
     p.add_argument('--steps', type=int, default=12)
     p.add_argument('--preset', default='tiny', help='synthetic preset (tiny | small | medium)')
     p.add_argument('--batch', type=int, default=16)
-    p.add_argument('--pretrained', default='', help="backbone weights: '' (random) or a tag such as synthclip")
+    p.add_argument('--pretrained', default='default', help="backbone weights: 'default' (the shipped synthclip tower for mmdg-tiny-64), '' (random) or a tag")
     p.add_argument('--set', dest='overrides', action='append', default=[], metavar='KEY=VALUE')
     a = p.parse_args(argv)
     torch.set_num_threads(1)
