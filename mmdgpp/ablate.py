@@ -9,6 +9,7 @@ import ast, contextlib, hashlib, io, itertools, json, os, re, signal, socket, su
 from dataclasses import dataclass, field
 from pathlib import Path
 from .core import MMDGError, fail, atomic_path, atomic_write_json, load_settings
+from .config import flat_dict
 import logging
 _log = logging.getLogger('mmdgpp.ablate')
 
@@ -480,13 +481,9 @@ def _read_json(p: Path):
     try: return json.loads(p.read_text())
     except (OSError, ValueError): return None
 
-def _flatten(d: dict, prefix: str = '') -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict): out.update(_flatten(v, f'{prefix}{k}.'))
-        elif isinstance(v, list): out[f'{prefix}{k}'] = json.dumps(v)
-        else: out[f'{prefix}{k}'] = v
-    return out
+def _flatten(d: dict) -> dict:
+    "A metrics dict as one row: dotted keys (`flat_dict`), lists as JSON text."
+    return {k: json.dumps(v) if isinstance(v, list) else v for k, v in flat_dict(d).items()}
 
 def run_status(run_dir: Path) -> str:
     "ok | failed | incomplete | pending, from the run folder."

@@ -8,12 +8,12 @@ import copy, dataclasses, json, math
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Any, get_type_hints
-from .core import fail, MMDGError
+from .core import fail
 
 # %% auto #0
 __all__ = ['MODALITIES', 'RANGES', 'PRECISIONS', 'BackboneConfig', 'AdapterConfig', 'PromptConfig', 'ReGradConfig', 'DataConfig',
-           'TrainConfig', 'ExperimentConfig', 'check_value', 'to_dict', 'from_dict', 'override', 'parse_overrides',
-           'load_config', 'save_config']
+           'TrainConfig', 'ExperimentConfig', 'check_value', 'to_dict', 'flat_dict', 'from_dict', 'override',
+           'parse_overrides', 'load_config', 'save_config']
 
 # %% ../nbs/01_config.ipynb #db64bdd7
 MODALITIES = ('rgb', 'depth', 'ir')  # always in this order
@@ -123,6 +123,14 @@ def check_value(key: str, v):
 def to_dict(cfg) -> dict:
     "A nested dict of plain values."
     return asdict(cfg)
+
+def flat_dict(d: dict, prefix: str='') -> dict:
+    "Nested dicts as one level of dotted keys (`{'train': {'lr': 1}}` -> `{'train.lr': 1}`); other values as they are."
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict): out.update(flat_dict(v, f'{prefix}{k}.'))
+        else: out[f'{prefix}{k}'] = v
+    return out
 
 def _coerce(key, typ, v):
     typ = typ if isinstance(typ, type) else {'str': str, 'int': int, 'float': float, 'bool': bool}.get(str(typ), str)

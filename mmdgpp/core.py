@@ -5,7 +5,6 @@
 # %% ../nbs/00_core.ipynb #4da08862
 from __future__ import annotations
 import configparser, contextlib, json, logging, os, random, sys, tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0

@@ -6,7 +6,7 @@ method notebooks so their committed outputs are reproducible."""
 
 # %% ../nbs/03_docs.ipynb #06a285a4
 from __future__ import annotations
-import base64, html, json, os, re, shutil, subprocess, sys, time
+import html, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 from .core import fail, atomic_write_text
 

@@ -12,7 +12,7 @@ GRID = ROOT/'ablations'/'grids'/'quick.yaml'
 # piped into other tools, the interrupt notice), the command line's `error: ...` line, a table a notebook asks for,
 # the documentation builder (a developer tool) and the pretraining script.
 ALLOWED = {('cli.py', 'run'), ('cli.py', 'main'), ('ablate.py', 'cli_ablate'), ('ablate.py', '_cli_run'),
-           ('data/synth.py', 'print_probe_table'), ('models/pretrain.py', 'run')}
+           ('data/probe.py', 'print_probe_table'), ('models/pretrain.py', 'run')}
 ALLOWED_MODULES = {'docs.py'}
 
 

@@ -5,7 +5,6 @@
 # %% ../../nbs/13_data.captions.ipynb #1d726b26
 from __future__ import annotations
 import io, math
-from dataclasses import dataclass
 import numpy as np
 from ..core import fail
 from . import synth as _synth

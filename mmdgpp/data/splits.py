@@ -5,10 +5,10 @@
 # %% ../../nbs/10_data.splits.ipynb #92f6c333
 from __future__ import annotations
 import re, warnings
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from ..core import MMDGError, fail
+from ..core import fail
 from ..config import MODALITIES
 
 # %% auto #0

@@ -10,19 +10,18 @@ from functools import lru_cache
 from pathlib import Path
 import numpy as np
 from ..core import fail, load_settings, atomic_path, atomic_write_json
+from .splits import DATASETS, SPLITS    # the benchmark's domains and splits, one definition
 import logging
 _log = logging.getLogger('mmdgpp.data.synth')
 
 # %% auto #0
 __all__ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES', 'CUES', 'CUE_RATES', 'DOMAINS',
-           'DATASETS', 'SPLITS', 'PRESETS', 'MARKER', 'FORMAT_VERSION', 'PROBE_FEATURES', 'identity', 'pose', 'jitter',
-           'face', 'environment', 'live_scene', 'printed', 'paper', 'scene_live', 'scene_print', 'scene_replay',
-           'scene_3d_mask', 'scene_silicone_mask', 'scene_paper_glasses', 'scene_print_cut', 'Domain', 'session_bias',
-           'rgb_camera', 'depth_camera', 'ir_camera', 'Preset', 'Video', 'plan_videos', 'video_params',
-           'frame_conditions', 'render_frame', 'video_folder', 'frame_paths', 'write_npz', 'is_complete', 'layout',
-           'generate', 'default_synth_dir', 'ensure_synth', 'sample_mosaic', 'show_samples', 'look_mosaic',
-           'failure_mosaic', 'show_mosaic', 'probe_arrays', 'fit_probe', 'probe_table', 'print_probe_table',
-           'degradation_auc', 'modality_parts', 'imbalance_report', 'cli_synth']
+           'PRESETS', 'MARKER', 'FORMAT_VERSION', 'identity', 'pose', 'jitter', 'face', 'environment', 'live_scene',
+           'printed', 'paper', 'scene_live', 'scene_print', 'scene_replay', 'scene_3d_mask', 'scene_silicone_mask',
+           'scene_paper_glasses', 'scene_print_cut', 'Domain', 'session_bias', 'rgb_camera', 'depth_camera',
+           'ir_camera', 'Preset', 'Video', 'plan_videos', 'video_params', 'frame_conditions', 'render_frame',
+           'video_folder', 'frame_paths', 'write_npz', 'is_complete', 'layout', 'generate', 'default_synth_dir',
+           'ensure_synth', 'sample_mosaic', 'show_samples', 'look_mosaic', 'failure_mosaic', 'show_mosaic', 'cli_synth']
 
 # %% ../../nbs/12_data.synth.ipynb #2f815d68
 @lru_cache(maxsize=8)
@@ -441,7 +440,6 @@ class Preset:
         "Frames per domain, all splits."
         return sum(k*(1 + self.spoofs)*f for k, f in zip(self.subjects, self.frames))
 
-DATASETS, SPLITS = ('C', 'P', 'S', 'W'), ('train', 'val', 'test')
 PRESETS = dict(
     tiny=Preset(64, (12, 2, 8), (2, 1, 1)),         # tests: 408 frames, seconds; 8 live / 16 spoof test videos per domain
     small=Preset(64, (24, 8, 100), (2, 1, 1)),      # quickstart, notebooks, quick grid: 1,872 frames; 100 / 200 test videos
@@ -804,93 +802,6 @@ def show_mosaic(img, cols=(), rows=(), scale: float=0.9, dpi: int=72):
     for sp in ax.spines.values(): sp.set_visible(False)
     ax.tick_params(length=0); fig.tight_layout(pad=0.2)
     return fig
-
-# %% ../../nbs/12_data.synth.ipynb #22c719b0
-PROBE_FEATURES = {'rgb': ('rgb',), 'depth': ('depth',), 'ir': ('ir',), 'depth+ir': ('depth', 'ir'), 'all': ('rgb', 'depth', 'ir')}
-
-def probe_arrays(root, size: int=16) -> dict:
-    "Every list of the benchmark in `root`, read by the real loader: {(dataset, split): dict of arrays}."
-    from mmdgpp.data.splits import load_benchmark
-    from mmdgpp.data.datasets import FASDataset
-    root = Path(root)
-    bench = load_benchmark(root)
-    man = {}
-    if (root/'manifest.csv').is_file():
-        with open(root/'manifest.csv', newline='') as fh: man = {r['sample']: r for r in csv.DictReader(fh)}
-    out = {}
-    for key, recs in bench.items():
-        ds = FASDataset(recs, root, image_size=size, mean=(0, 0, 0), std=(1, 1, 1))
-        its = [ds[i] for i in range(len(ds))]
-        rows = [man.get(r.npz or r.paths['rgb'], {}) for r in recs]
-        out[key] = dict(rgb=np.stack([t['rgb'].numpy().ravel() for t in its]),
-                        depth=np.stack([t['depth'][0].numpy().ravel() for t in its]),
-                        ir=np.stack([t['ir'][0].numpy().ravel() for t in its]),
-                        label=np.array([t['label'].item() for t in its]), attack=np.array([t['attack'] for t in its]),
-                        dropout=np.array([int(r.get('dropout', 0)) for r in rows]), flare=np.array([int(r.get('flare', 0)) for r in rows]))
-    return out
-
-def _stack(arrays, keys, feature, what=None):
-    if what: return np.concatenate([arrays[k][what] for k in keys])
-    return (np.concatenate([np.concatenate([arrays[k][m] for m in PROBE_FEATURES[feature]], 1) for k in keys]),
-            np.concatenate([arrays[k]['label'] for k in keys]))
-
-def _auc(y, s):
-    from sklearn.metrics import roc_auc_score
-    return float(roc_auc_score(y, s)) if 0 < np.sum(y) < len(y) else float('nan')
-
-def fit_probe(arrays, sources, feature: str='rgb', C: float=0.05):
-    "Logistic regression on the standardised `feature` pixels of the `sources`' train lists."
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from threadpoolctl import threadpool_limits
-    X, y = _stack(arrays, [(d, 'train') for d in sources], feature)
-    with threadpool_limits(1):   # small problems: BLAS threads only fight over the cores
-        return make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000, class_weight='balanced')).fit(X, y)
-
-def probe_table(arrays, targets=DATASETS, features=tuple(PROBE_FEATURES), C: float=0.05) -> dict:
-    "{(feature, target): dict(source=AUC on the sources' test lists, target=AUC on all of the target, model)}."
-    out = {}
-    for t in targets:
-        src = [d for d in DATASETS if d != t]
-        for f in features:
-            m = fit_probe(arrays, src, f, C)
-            s, ys = _stack(arrays, [(d, 'test') for d in src], f)
-            x, yt = _stack(arrays, [(t, sp) for sp in SPLITS], f)
-            out[f, t] = dict(source=_auc(ys, m.decision_function(s)), target=_auc(yt, m.decision_function(x)), model=m)
-    return out
-
-def print_probe_table(tab):
-    "The probe table as text: source -> target AUC per feature (rows) and target domain (columns)."
-    fs, ts = list(dict.fromkeys(f for f, _ in tab)), list(dict.fromkeys(t for _, t in tab))
-    print(f'{"AUC":9}' + ''.join(f'{"".join(d for d in DATASETS if d != t) + "→" + t:>16}' for t in ts))
-    for f in fs: print(f'{f:9}' + ''.join(f'{tab[f, t]["source"]:>10.2f} → {tab[f, t]["target"]:.2f}' if (f, t) in tab else f'{"":>14}' for t in ts))
-
-# %% ../../nbs/12_data.synth.ipynb #6fd124f2
-def degradation_auc(tab, arrays, target: str, feature: str, flag: str) -> dict:
-    "AUC of the `feature` probe on the target's frames without / with a sensor failure (`flag`: 'dropout' or 'flare')."
-    keys = [(target, sp) for sp in SPLITS]
-    x, y = _stack(arrays, keys, feature)
-    f, s = _stack(arrays, keys, None, flag), tab[feature, target]['model'].decision_function(x)
-    return {k: dict(auc=_auc(y[f == v], s[f == v]), frames=int((f == v).sum())) for k, v in (('clean', 0), ('degraded', 1))}
-
-def modality_parts(model, arrays, keys) -> tuple[dict, np.ndarray]:
-    "The fused ('all') probe's logit on the lists `keys`, split into its RGB, depth and IR terms; and the labels."
-    x, y = _stack(arrays, keys, 'all')
-    z, w = model[0].transform(x), model[-1].coef_[0]
-    parts, i = {}, 0
-    for m in ('rgb', 'depth', 'ir'):
-        d = arrays[keys[0]][m].shape[1]
-        parts[m], i = z[:, i:i + d] @ w[i:i + d], i + d
-    return parts, y
-
-def imbalance_report(tab, arrays, target: str='W') -> dict:
-    "For the fused probe of `target`: each modality's share of the logit variance on the sources, and its AUC on the target."
-    m = tab['all', target]['model']
-    src, _ = modality_parts(m, arrays, [(d, 'train') for d in DATASETS if d != target])
-    tgt, y = modality_parts(m, arrays, [(target, sp) for sp in SPLITS])
-    tot = sum(np.var(p) for p in src.values())
-    return {k: dict(share=float(np.var(src[k])/tot), target_auc=_auc(y, tgt[k])) for k in src}
 
 # %% ../../nbs/12_data.synth.ipynb #41eec620
 def cli_synth(p):

@@ -9,13 +9,13 @@ import os, time
 from pathlib import Path
 from typing import Callable
 import numpy as np
-import torch
-from ..core import MMDGError, fail, atomic_path, atomic_write_json, resolve_device
+from ..core import fail, atomic_path, atomic_write_json, resolve_device
 import logging
 _log = logging.getLogger('mmdgpp.eval.evaluate')
-from ..config import ExperimentConfig, MODALITIES, from_dict, parse_overrides, to_dict
-from ..train.trainer import (read_checkpoint, load_trainable_state, predict, build_model_and_data, scalar_metrics,
-                                  check_task, seed_all, check_fingerprint, writable_dir)
+from ..config import ExperimentConfig, from_dict, parse_overrides
+from ..train.checkpoints import (   # what evaluation shares with training (33_train.checkpoints)
+    read_checkpoint, load_trainable_state, predict, build_model_and_data, scalar_metrics, check_task, seed_all, check_fingerprint,
+    writable_dir, effective_precision)
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'locate', 'load_model', 'task_data', 'task_metrics', 'plot_roc', 'plot_scores', 'format_results',
@@ -179,7 +179,6 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     if verbose and tuple(task.sources) != tuple(src_data.task.sources):
         _log.warning(f'{task.name} has other sources than the training task {src_data.task.name}; '
               'the val-eer threshold comes from the training sources')
-    from mmdgpp.train.trainer import effective_precision
     kw = dict(batch_size=2 * cfg.data.batch_size, device=dev, precision=cfg.backbone.precision, num_workers=cfg.data.num_workers,
               progress=progress)
     from mmdgpp.eval.metrics import compute_metrics

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 import numpy as np
-from ..core import MMDGError, fail
+from ..core import fail
 
 # %% auto #0
 __all__ = ['THRESHOLD_MODES', 'CI_LEVEL', 'CI_B', 'check_scores', 'video_scores', 'error_rates', 'hter', 'roc', 'auc', 'eer',

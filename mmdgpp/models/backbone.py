@@ -8,15 +8,14 @@ import hashlib, os, socket, contextlib, concurrent.futures as cf
 from pathlib import Path
 import torch
 from torch import nn
-from ..core import fail, MMDGError
+from ..core import fail
 
 # %% auto #0
-__all__ = ['CONFIG_DIR', 'TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'list_architectures', 'hub_reachable', 'read_state_dict',
-           'load_weights', 'file_sha256', 'weights_dir', 'resolve_pretrained', 'shipped_weights', 'Backbone',
-           'check_weights', 'create_backbone']
+__all__ = ['TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'list_architectures', 'hub_reachable', 'read_state_dict', 'load_weights',
+           'file_sha256', 'weights_dir', 'resolve_pretrained', 'shipped_weights', 'Backbone', 'check_weights',
+           'create_backbone']
 
 # %% ../../nbs/20_models.backbone.ipynb #41e712de
-CONFIG_DIR = Path(__file__).parent/'model_configs' if '__file__' in globals() else None
 TINY_CONFIGS = ('mmdg-tiny-64', 'mmdg-tiny-224')
 
 def _open_clip():

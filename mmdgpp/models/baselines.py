@@ -5,12 +5,11 @@ one factory from the experiment config."""
 
 # %% ../../nbs/25_models.baselines.ipynb #5a80c3ba
 from __future__ import annotations
-import copy
 from torch import nn
 from ..core import fail
 from ..config import ExperimentConfig, from_dict
 from ..registry import MODELS
-from .mmdgpp import MMDGPP, parameter_summary
+from .mmdgpp import MMDGPP
 
 # %% auto #0
 __all__ = ['PRESETS', 'preset_overrides', 'apply_preset', 'create_model']

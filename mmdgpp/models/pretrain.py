@@ -4,7 +4,7 @@
 
 # %% ../../nbs/26_models.pretrain.ipynb #dece2ff5
 from __future__ import annotations
-import json, math, os, sys, tempfile, time
+import json, math, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from ..core import fail, atomic_path, atomic_write_json
 from ..data.captions import render_sample
 from .backbone import file_sha256
+from ..data.datasets import CLIP_MEAN, CLIP_STD     # CLIP's normalisation, defined once
 
 # %% auto #0
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'PRETRAIN_DEFAULTS', 'corpus_arrays', 'batch_indices', 'to_tensor', 'augment',
-           'encode_text_short', 'lr_at', 'pretrain', 'tensors_sha256', 'export_weights', 'cli_pretrain']
+__all__ = ['PRETRAIN_DEFAULTS', 'corpus_arrays', 'batch_indices', 'to_tensor', 'augment', 'encode_text_short', 'lr_at',
+           'pretrain', 'tensors_sha256', 'export_weights', 'cli_pretrain']
 
 # %% ../../nbs/26_models.pretrain.ipynb #579ed9dd
 def _draw(args):
@@ -55,8 +56,6 @@ def corpus_arrays(n: int,               # number of pairs
     return ims, caps
 
 # %% ../../nbs/26_models.pretrain.ipynb #609bf22c
-CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
-
 def batch_indices(step: int, n: int, batch: int, seed: int) -> np.ndarray:
     "The corpus indices of batch `step`: epochs are fixed permutations of `n`, batches consecutive slices of them."
     per = n//batch
@@ -197,7 +196,7 @@ def pretrain(out: str|Path,             # folder for last.pt, log.csv, args.json
     bar.close()
     return dict(model=model, step=state['step'], log=state['log'], seconds=state['seconds'], args=args)
 
-# %% ../../nbs/26_models.pretrain.ipynb #2bffd6ea
+# %% ../../nbs/26_models.pretrain.ipynb #5876ad41
 def tensors_sha256(sd: dict) -> str:
     "SHA-256 of a state dict's tensors (name, dtype, shape, bytes, in name order): equal tensors, equal digest."
     import hashlib

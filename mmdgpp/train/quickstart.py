@@ -5,20 +5,19 @@ three source domains, evaluate it on the unseen fourth, and compare it with the 
 
 # %% ../../nbs/32_train.quickstart.ipynb #2695f375
 from __future__ import annotations
-import contextlib, os, sys, time
+import contextlib, os, time
 from pathlib import Path
-from ..core import fail, atomic_write_json, load_settings, resolve_device
+from ..core import atomic_write_json, load_settings, resolve_device
 import logging
 _log = logging.getLogger('mmdgpp.train.quickstart')
 from ..config import ExperimentConfig, from_dict, parse_overrides, to_dict
 from .trainer import train, check_task
+from ..models.backbone import TINY_CONFIGS
 
 # %% auto #0
-__all__ = ['TINY', 'QUICKSTART_PROFILES', 'NAMES', 'quickstart_config', 'quickstart', 'format_quickstart', 'cli_quickstart']
+__all__ = ['QUICKSTART_PROFILES', 'NAMES', 'quickstart_config', 'quickstart', 'format_quickstart', 'cli_quickstart']
 
 # %% ../../nbs/32_train.quickstart.ipynb #c2ec4bf0
-TINY = ('mmdg-tiny-64', 'mmdg-tiny-224')
-
 QUICKSTART_PROFILES = dict(
     cpu={'data.preset': 'small', 'data.batch_size': 32, 'train.epochs': 3, 'train.lr': 1e-3, 'train.warmup_frac': 0.1,
          'train.weight_decay': 0.05, 'train.val_metric': 'auc'},
@@ -35,10 +34,10 @@ def quickstart_config(model: str='mmdgpp',          # mmdgpp | erm | flip | mmdg
     "The quickstart's config: Protocol 1, target W, synthetic data, the profile of the backbone."
     s = load_settings()
     backbone = backbone or s['backbone']
-    if pretrained is None: pretrained = s['pretrained'] or ('' if backbone in TINY else 'openai')
+    if pretrained is None: pretrained = s['pretrained'] or ('' if backbone in TINY_CONFIGS else 'openai')
     from mmdgpp.models.backbone import resolve_pretrained
     pretrained = resolve_pretrained(backbone, pretrained)   # 'default': synthclip for mmdg-tiny-64, openai for ViTs
-    prof = QUICKSTART_PROFILES['cpu' if backbone in TINY else 'gpu']
+    prof = QUICKSTART_PROFILES['cpu' if backbone in TINY_CONFIGS else 'gpu']
     from mmdgpp.data.synth import default_synth_dir
     d = {'model': model, 'backbone.name': backbone, 'backbone.pretrained': pretrained, 'train.device': device or s['device'],
          'data.source': 'synthetic', 'data.protocol': 'p1', 'data.target': 'W', **prof}
@@ -67,7 +66,7 @@ def quickstart(device: str|None=None,          # auto | cpu | cuda | cuda:N (def
     cfg = cfgs['mmdgpp']
     task = check_task(cfg)
     dev = resolve_device(cfg.train.device)
-    with _threads(1 if dev == 'cpu' and cfg.backbone.name in TINY else None):
+    with _threads(1 if dev == 'cpu' and cfg.backbone.name in TINY_CONFIGS else None):
         return _quickstart(cfgs, task, dev, out, t0, progress, say, verbose)
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import math
 import torch
 from torch import nn
 from fastcore.basics import patch
-from ..core import fail, MMDGError
+from ..core import fail
 from ..config import MODALITIES, ReGradConfig
 
 # %% auto #0

@@ -5,7 +5,7 @@ validation, atomic checkpoints that resume exactly, and a guard against non-fini
 
 # %% ../../nbs/31_train.trainer.ipynb #947c4621
 from __future__ import annotations
-import contextlib, copy, csv, errno, io, json, math, os, random, socket, sys, tempfile, time
+import contextlib, copy, csv, io, json, math, os, random, socket, sys, time
 from pathlib import Path
 from typing import Callable
 import numpy as np
@@ -14,16 +14,17 @@ from torch import nn
 from ..core import MMDGError, fail, atomic_path, atomic_write_json, atomic_write_text, load_settings, resolve_device
 import logging
 _log = logging.getLogger('mmdgpp.train.trainer')     # epoch lines and notes (INFO); `--quiet` hides them
-from ..config import ExperimentConfig, MODALITIES, to_dict, from_dict, load_config, parse_overrides, save_config
+from ..config import ExperimentConfig, MODALITIES, to_dict, from_dict, load_config, parse_overrides, save_config, flat_dict
+from .checkpoints import (   # what training shares with evaluation (33_train.checkpoints)
+    seed_all, check_task, writable_dir, trainable_state, load_trainable_state, frozen_fingerprint, check_fingerprint,
+    save_checkpoint, read_checkpoint, build_model_and_data, effective_precision, _autocast, to_device, predict, scalar_metrics)
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'VAL_METRICS', 'RESUME_IGNORES', 'WarmupCosine', 'make_optimizer', 'get_rng_state',
-           'set_rng_state', 'seed_all', 'deterministic', 'trainable_state', 'load_trainable_state',
-           'frozen_fingerprint', 'check_fingerprint', 'save_checkpoint', 'read_checkpoint', 'epoch_order',
-           'make_loader', 'to_device', 'build_model_and_data', 'effective_precision', 'predict', 'scalar_metrics',
-           'validate', 'make_regrad', 'ReGradSlot', 'NonFiniteLoss', 'train_step', 'dist_env', 'default_run_dir',
-           'config_differences', 'writable_dir', 'run_lock', 'write_log', 'plot_history', 'best_checkpoint',
-           'steps_per_epoch', 'train', 'base_config', 'config_from_args', 'check_task', 'add_config_args', 'cli_train']
+__all__ = ['VAL_METRICS', 'RESUME_IGNORES', 'WarmupCosine', 'make_optimizer', 'get_rng_state', 'set_rng_state', 'deterministic',
+           'epoch_order', 'make_loader', 'validate', 'make_regrad', 'ReGradSlot', 'NonFiniteLoss', 'train_step',
+           'dist_env', 'default_run_dir', 'config_differences', 'run_lock', 'write_log', 'plot_history',
+           'best_checkpoint', 'steps_per_epoch', 'train', 'base_config', 'config_from_args', 'add_config_args',
+           'cli_train']
 
 # %% ../../nbs/31_train.trainer.ipynb #d919c4a5
 class WarmupCosine:
@@ -66,12 +67,6 @@ def set_rng_state(st: dict, loader_gen: torch.Generator|None=None):
     if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
     if loader_gen is not None and 'loader' in st: loader_gen.set_state(st['loader'])
 
-def seed_all(seed: int) -> torch.Generator:
-    "Seed torch, NumPy and Python; return a DataLoader generator seeded with `seed` too."
-    from mmdgpp.core import seed_everything
-    seed_everything(seed)
-    return torch.Generator().manual_seed(seed)
-
 # %% ../../nbs/31_train.trainer.ipynb #15e9a351
 @contextlib.contextmanager
 def deterministic(on: bool=True):
@@ -80,90 +75,6 @@ def deterministic(on: bool=True):
     if on: torch.use_deterministic_algorithms(True, warn_only=True)
     try: yield
     finally: torch.use_deterministic_algorithms(old, warn_only=old_warn)
-
-# %% ../../nbs/31_train.trainer.ipynb #1c6ac206
-def _backbone_buffer_ids(model) -> set:
-    bb = getattr(model, 'backbone', None)
-    return {id(b) for b in bb.buffers()} if isinstance(bb, nn.Module) else set()
-
-def trainable_state(model: nn.Module) -> dict:
-    "{name: tensor} of the trainable parameters and the non-backbone buffers of `model`, detached on the CPU."
-    sd = {n: p.detach().cpu().clone() for n, p in model.named_parameters() if p.requires_grad}
-    skip = _backbone_buffer_ids(model)
-    persistent = set(model.state_dict(keep_vars=True))
-    sd.update({n: b.detach().cpu().clone() for n, b in model.named_buffers() if id(b) not in skip and n in persistent})
-    return sd
-
-def load_trainable_state(model: nn.Module, sd: dict, where: str=''):
-    "Copy `sd` (from `trainable_state`) into `model`; names and shapes must match exactly."
-    own = dict(model.named_parameters()); own = {n: p for n, p in own.items() if p.requires_grad}
-    skip = _backbone_buffer_ids(model); persistent = set(model.state_dict(keep_vars=True))
-    own.update({n: b for n, b in model.named_buffers() if id(b) not in skip and n in persistent})
-    missing = [n for n in own if n not in sd]
-    unexpected = [n for n in sd if n not in own]
-    shapes = [n for n in own if n in sd and tuple(sd[n].shape) != tuple(own[n].shape)]
-    if missing or unexpected or shapes:
-        parts = []
-        if shapes: parts.append(f'{len(shapes)} tensors of other shapes (e.g. {shapes[0]}: {tuple(sd[shapes[0]].shape)} '
-                                f'in the checkpoint, {tuple(own[shapes[0]].shape)} in the model)')
-        if missing: parts.append(f'{len(missing)} missing (e.g. {missing[0]})')
-        if unexpected: parts.append(f'{len(unexpected)} unexpected (e.g. {unexpected[0]})')
-        fail(f'checkpoint {where} does not fit this model (another architecture or protocol?): ' + '; '.join(parts))
-    with torch.no_grad():
-        for n, t in own.items(): t.copy_(sd[n].to(device=t.device, dtype=t.dtype))
-
-# %% ../../nbs/31_train.trainer.ipynb #272d19fe
-def frozen_fingerprint(model: nn.Module) -> list[float]:
-    "[count, sum, sum of squares] over the frozen parameters of `model`, in float64."
-    n = s1 = s2 = 0.0
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.requires_grad: continue
-            d = p.detach().double()
-            n += d.numel(); s1 += float(d.sum()); s2 += float((d * d).sum())
-    return [n, s1, s2]
-
-def check_fingerprint(model: nn.Module, fp, where: str=''):
-    "Fail if the frozen weights of `model` are not the ones fingerprinted in `fp`."
-    if fp is None: return
-    got = frozen_fingerprint(model)
-    if got[0] != fp[0] or any(abs(a - b) > 1e-6 * max(1.0, abs(b)) for a, b in zip(got[1:], fp[1:])):
-        fail(f'the frozen weights rebuilt from the config differ from those checkpoint {where} was trained with '
-             '(random-init backbone under another seed or torch version, or another pretrained file); '
-             'point backbone.pretrained at the weights used in training')
-
-# %% ../../nbs/31_train.trainer.ipynb #bb4d0872
-CHECKPOINT_FORMAT = 'mmdgpp-checkpoint-1'
-
-def _write_bytes(path: Path, data):
-    "Write `data` to `path` atomically and durably (flushed to the disk before the rename)."
-    with atomic_path(path) as tmp:
-        with open(tmp, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
-
-def save_checkpoint(path: str|Path, payload: dict):
-    "Write a training checkpoint atomically; a full disk is one clear error and leaves the previous file as it was."
-    buf = io.BytesIO(); torch.save(dict(format=CHECKPOINT_FORMAT, **payload), buf)
-    try: _write_bytes(Path(path), buf.getbuffer())
-    except OSError as e:
-        if e.errno == errno.ENOSPC:
-            fail(f'no space left writing {path} ({buf.tell() / 2**20:.1f} MiB); the previous checkpoint is kept: '
-                 'free some space and run the same command again to resume')
-        fail(f'cannot write {path}: {e.strerror or e}')
-
-def read_checkpoint(path: str|Path) -> dict:
-    "Read a training checkpoint with `weights_only=True`; a missing, unreadable or foreign file is one clear error."
-    p = Path(path)
-    if not p.exists(): fail(f'checkpoint not found: {p}')
-    if p.is_dir(): fail(f'checkpoint path is a folder, not a file: {p}')
-    try: ck = torch.load(p, map_location='cpu', weights_only=True)
-    except Exception as e:
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-        why = next((l for l in lines if 'Unsupported global' in l), lines[0] if lines else '')
-        fail(f'cannot read checkpoint {p}: {e.__class__.__name__}: {why[:200]}')
-    if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
-        fail(f'{p} is not an mmdgpp training checkpoint (no "{CHECKPOINT_FORMAT}" format tag); '
-             'checkpoints come from `mmdgpp train` (run/checkpoints/best.pt or last.pt)')
-    return ck
 
 # %% ../../nbs/31_train.trainer.ipynb #e5e955c7
 def epoch_order(n: int, gen: torch.Generator, rank: int=0, world: int=1) -> torch.Tensor:
@@ -186,69 +97,8 @@ def make_loader(dataset, indices, batch_size: int, gen: torch.Generator|None=Non
                                        num_workers=num_workers, generator=gen, worker_init_fn=_seed_worker,
                                        pin_memory=pin)
 
-def to_device(batch: dict, device) -> dict:
-    "Move the tensors of a batch dict to `device` (strings stay)."
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-# %% ../../nbs/31_train.trainer.ipynb #a9a180c9
-def build_model_and_data(cfg: ExperimentConfig, device='cpu'):
-    "(model, data bundle) for `cfg`: backbone, task data and model, the model on `device`."
-    from mmdgpp.models.backbone import create_backbone
-    from mmdgpp.data.datasets import build_data
-    from mmdgpp.models.baselines import create_model
-    bb = create_backbone(cfg.backbone.name, cfg.backbone.pretrained, device='cpu')
-    data = build_data(cfg, bb.image_size[0], bb.mean, bb.std)
-    model = create_model(cfg, num_domains=len(data.domains), backbone=bb)
-    return model.to(device), data
-
-# %% ../../nbs/31_train.trainer.ipynb #ac1ea8c2
-_AUTOCAST = dict(bf16=torch.bfloat16, fp16=torch.float16)
-
-def effective_precision(precision: str, device) -> str:
-    "The precision a run uses: `backbone.precision` on CUDA (fp32 | bf16 | fp16 autocast); always fp32 elsewhere."
-    if isinstance(precision, bool): precision = 'bf16' if precision else 'fp32'   # the retired amp flag
-    if precision not in ('fp32', *_AUTOCAST): fail(f'backbone.precision must be fp32, bf16 or fp16, got {precision!r}')
-    return precision if torch.device(device).type == 'cuda' else 'fp32'
-
-def _autocast(device, precision: str):
-    p = effective_precision(precision, device)
-    return torch.autocast('cuda', dtype=_AUTOCAST[p]) if p != 'fp32' else contextlib.nullcontext()
-
-@contextlib.contextmanager
-def _fixed_rng(device, seed: int=0):
-    dev = torch.device(device)
-    devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == 'cuda' else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-@torch.no_grad()
-def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', precision: str='fp32', num_workers: int=0,
-            progress: bool=False, desc: str='predict') -> dict:
-    "Frame-level live scores of `model` on `dataset`: scores, labels, videos, attacks, domains."
-    from tqdm.auto import tqdm
-    was = model.training; model.eval()
-    out = dict(scores=[], labels=[], videos=[], attacks=[], domains=[])
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    try:
-        with _fixed_rng(device):
-            for b in tqdm(loader, desc=desc, leave=False, disable=not progress):
-                bd = to_device(b, device)
-                with _autocast(device, precision): logits = model(bd)['logits']
-                out['scores'].append(logits.float().softmax(-1)[:, 1].cpu())
-                out['labels'].append(b['label']); out['domains'].append(b['domain'])
-                out['videos'] += list(b['video']); out['attacks'] += list(b['attack'])
-    finally: model.train(was)
-    if not out['scores']: fail(f'{desc}: the dataset is empty')
-    for k in ('scores', 'labels', 'domains'): out[k] = torch.cat(out[k]).numpy()
-    return out
-
 # %% ../../nbs/31_train.trainer.ipynb #4ee4fc22
 VAL_METRICS = dict(auc='max', tpr_at_fpr1='max', hter='min', eer='min', acer='min')
-
-def scalar_metrics(m: dict) -> dict:
-    "The numeric entries of a metrics dict (drops per-attack tables)."
-    return {k: float(v) for k, v in m.items() if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)}
 
 def validate(model: nn.Module, dataset, cfg: ExperimentConfig, device='cpu', progress: bool=False) -> dict:
     "Video-level metrics of `model` on `dataset` (threshold: the set's own EER)."
@@ -361,29 +211,12 @@ def default_run_dir(cfg: ExperimentConfig) -> Path:
     name = f'{cfg.model}-{d.protocol}-{d.target}' + (f'-{d.missing.replace("+", "")}' if d.missing else '') + f'-s{cfg.train.seed}'
     return Path(load_settings()['runs_dir'])/name
 
-def _flat(d, prefix=''):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict): out.update(_flat(v, f'{prefix}{k}.'))
-        else: out[f'{prefix}{k}'] = v
-    return out
-
 def config_differences(a: dict, b: dict, ignore=RESUME_IGNORES) -> list[str]:
     "Dotted keys whose values differ between two config dicts (`ignore` left out)."
-    fa, fb = _flat(a), _flat(b)
+    fa, fb = flat_dict(a), flat_dict(b)
     return [f'{k}: {fb.get(k)!r} -> {fa.get(k)!r}' for k in sorted(set(fa) | set(fb)) if k not in ignore and fa.get(k) != fb.get(k)]
 
 # %% ../../nbs/31_train.trainer.ipynb #546fc338
-def writable_dir(path: str|Path, what: str='run folder') -> Path:
-    "Create the folder `path`; a file in its place, a read-only file system or no permission is one clear error."
-    p = Path(path)
-    if p.exists() and not p.is_dir(): fail(f'{what} {p} is an existing file, not a folder; choose another --out')
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=p, prefix='.probe-'); probe.close()
-    except OSError as e: fail(f'cannot write in {what} {p}: {e.strerror or e}')
-    return p
-
 @contextlib.contextmanager
 def run_lock(path: str|Path, what: str='run folder'):
     "Hold the folder `path` for this process during the block (`<path>/.lock`); fail if a live process holds it."
@@ -633,11 +466,6 @@ def config_from_args(a, base: ExperimentConfig|None=None) -> ExperimentConfig:
     flags = {key: getattr(a, name) for name, key in _FLAGS.items() if getattr(a, name, None) is not None}
     cfg = from_dict(flags, base=cfg)
     return from_dict(parse_overrides(getattr(a, 'overrides', None) or []), base=cfg)
-
-def check_task(cfg: ExperimentConfig):
-    "Fail fast (one clear line) on an unknown protocol, a target not in it, or a bad missing-modality setting."
-    from mmdgpp.data.splits import get_task
-    return get_task(cfg.data.protocol, cfg.data.target, cfg.data.missing)
 
 def add_config_args(p, task: bool=True):
     "The config arguments shared by `train` and `quickstart`."

@@ -1,0 +1,123 @@
+"""The package's structure: the import graph of `mmdgpp` (every module, module-level and function-level imports alike)
+has no cycle, and the public names re-exported from `mmdgpp` resolve to the objects their modules define."""
+import ast, os, subprocess, sys
+from pathlib import Path
+import pytest
+from conftest import ROOT
+
+PKG = ROOT/'mmdgpp'
+
+
+def module_names(pkg: Path = PKG) -> dict:
+    "{dotted module name: (file, is a package __init__)} for every .py file under `pkg`."
+    out = {}
+    for p in sorted(pkg.rglob('*.py')):
+        parts = list(p.relative_to(pkg.parent).with_suffix('').parts)
+        init = parts[-1] == '__init__'
+        out['.'.join(parts[:-1] if init else parts)] = (p, init)
+    return out
+
+
+def imported_modules(path: Path, name: str, is_pkg: bool, known: set) -> set:
+    "The modules of `known` that the file imports anywhere in its body (`import`, `from ... import`, relative forms)."
+    here = name if is_pkg else name.rpartition('.')[0]
+    deps = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import): cands = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here.split('.')[:len(here.split('.')) - (node.level - 1)]
+                target = '.'.join(base + ([node.module] if node.module else []))
+            else: target = node.module or ''
+            cands = [target] + [f'{target}.{a.name}' for a in node.names]   # `from pkg import submodule`
+        else: continue
+        deps |= {c for c in cands if c in known and c != name}
+    return deps
+
+
+def import_graph(pkg: Path = PKG) -> dict:
+    mods = module_names(pkg)
+    return {m: imported_modules(p, m, init, set(mods)) for m, (p, init) in mods.items()}
+
+
+def find_cycle(graph: dict) -> list|None:
+    "One cycle of `graph` as [a, b, ..., a], or None (depth-first search, colours white/grey/black)."
+    state, stack = {}, []
+    def visit(m):
+        state[m] = 'grey'; stack.append(m)
+        for d in sorted(graph.get(m, ())):
+            if state.get(d) == 'grey': return stack[stack.index(d):] + [d]
+            if d not in state and (c := visit(d)): return c
+        state[m] = 'black'; stack.pop()
+        return None
+    for m in sorted(graph):
+        if m not in state and (c := visit(m)): return c
+    return None
+
+
+def test_find_cycle_finds_cycles():
+    "The checker itself, on graphs whose answer is known."
+    assert find_cycle({'a': {'b'}, 'b': {'c'}, 'c': set()}) is None
+    assert find_cycle({'a': {'b'}, 'b': {'c'}, 'c': {'a'}}) == ['a', 'b', 'c', 'a']
+    assert find_cycle({'a': {'b'}, 'b': {'a', 'c'}, 'c': set()}) == ['a', 'b', 'a']
+    assert find_cycle({'x': {'y'}, 'y': set(), 'p': {'q'}, 'q': {'p'}}) == ['p', 'q', 'p']
+
+
+def test_import_graph_reads_every_import_form(tmp_path):
+    "Module-level and function-level, absolute and relative imports all count; other packages do not."
+    pkg = tmp_path/'mmdgpp'; (pkg/'sub').mkdir(parents=True)
+    (pkg/'__init__.py').write_text('')
+    (pkg/'core.py').write_text('import os\n')
+    (pkg/'sub'/'__init__.py').write_text('')
+    (pkg/'sub'/'a.py').write_text('from ..core import x\ndef f():\n    from mmdgpp.sub.b import g\n')
+    (pkg/'sub'/'b.py').write_text('from . import a\nimport mmdgpp.core\n')
+    g = import_graph(pkg)
+    assert g['mmdgpp.sub.a'] == {'mmdgpp.core', 'mmdgpp.sub.b'}
+    assert g['mmdgpp.sub.b'] == {'mmdgpp.sub', 'mmdgpp.sub.a', 'mmdgpp.core'}
+    assert find_cycle(g) == ['mmdgpp.sub.a', 'mmdgpp.sub.b', 'mmdgpp.sub.a']
+
+
+def test_package_import_graph_has_no_cycle():
+    g = import_graph()
+    assert len(g) > 20 and 'mmdgpp.train.trainer' in g and 'mmdgpp.data.synth' in g
+    cycle = find_cycle(g)
+    assert cycle is None, 'import cycle: ' + ' -> '.join(cycle)
+
+
+def test_import_mmdgpp_is_light():
+    "`import mmdgpp` imports none of the package's modules, and not torch: the public names come on first use."
+    code = "import sys, mmdgpp; print(sorted(m for m in sys.modules if m.startswith('mmdgpp.') or m == 'torch'))"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == '[]', (r.stdout, r.stderr)
+
+
+def test_public_names_are_the_modules_objects():
+    import importlib, mmdgpp
+    assert set(mmdgpp.__all__) == set(mmdgpp._API) and len(mmdgpp.__all__) >= 10
+    for name, where in mmdgpp._API.items():
+        mod, _, attr = where.partition(':')
+        assert getattr(mmdgpp, name) is getattr(importlib.import_module(mod), attr or name), name
+    from mmdgpp import train_model, evaluate, create_model, ExperimentConfig
+    assert train_model.__module__ == 'mmdgpp.train.trainer' and evaluate.__module__ == 'mmdgpp.eval.evaluate'
+    with pytest.raises(AttributeError, match="no attribute 'nope'"): mmdgpp.nope
+
+
+def test_readme_python_example_runs(tmp_path):
+    "The README's Python example, in a cheap form (tiny benchmark, one step), runs and prints the task and two metrics."
+    import re
+    from mmdgpp.core import load_settings
+    blocks = re.findall(r'^```python\n(.*?)^```', (ROOT/'README.md').read_text(), flags=re.M | re.S)
+    assert len(blocks) == 1, len(blocks)
+    cheap = blocks[0]
+    for old, new in [("ensure_synth('small', 0)", "ensure_synth('tiny', 0)"), ("'data.preset': 'small'", "'data.preset': 'tiny'"),
+                     ("'train.epochs': 3", "'train.epochs': 1, 'train.max_steps_per_epoch': 1, 'data.max_per_split': 16, "
+                                           "'data.batch_size': 8, 'train.device': 'cpu'")]:
+        assert old in cheap, f'the README example changed: no {old}'
+        cheap = cheap.replace(old, new)
+    env = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1', MPLBACKEND='Agg',
+               MMDGPP_SYNTH_ROOT=str(Path(load_settings()['synth_root']).resolve()))
+    r = subprocess.run([sys.executable, '-c', cheap], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    task, hter, auc = r.stdout.split()[-3:]
+    assert task == 'p1-CPS-W' and 0 <= float(hter) <= 1 and 0 <= float(auc) <= 1, r.stdout
+    assert (tmp_path/'runs'/'from-python'/'checkpoints'/'best.pt').is_file()
