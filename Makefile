@@ -35,8 +35,11 @@ test-sync: install
 	if [ "$$before" != "$$after" ]; then echo "nbdev-clean/nbdev-export changed files: notebooks and mmdgpp/ are out of sync"; git status --short; exit 1; fi
 	@echo "notebooks, package: in sync"
 
+# each notebook in a process of its own, two at a time (as in Jupyter, one kernel per notebook): notebooks whose
+# exported cells register classes would otherwise leave their own copies in the registries that the next notebook
+# run by the same worker process reads
 test-notebooks: install
-	OMP_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing
+	ls nbs/*.ipynb | OMP_NUM_THREADS=1 xargs -P 2 -n 1 $(BIN)/nbdev-test --timing
 
 test-pytest: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q tests

@@ -399,10 +399,14 @@ def _run(argv):
         print(f'site built in {time.time() - t:.0f} s: {site}/index.html')
     elif argv[:1] == ['execute']:
         args = argv[1:]
-        run = set(args[args.index('--flags') + 1].split(',')) if '--flags' in args else set()   # e.g. --flags slow
-        paths = [Path(a) for i, a in enumerate(args) if a != '--flags' and (i == 0 or args[i - 1] != '--flags')]
-        execute_notebooks(paths or None, skip=tuple({'slow', 'cuda'} - run))
+        opts = {k: args[args.index(k) + 1] for k in ('--flags', '--timeout') if k in args[:-1]}
+        run = set(opts['--flags'].split(',')) if '--flags' in opts else set()   # e.g. --flags slow
+        try: timeout = int(opts.get('--timeout', 3600 if run else 900))     # the full paths train and attribute in one cell
+        except ValueError: fail(f'--timeout must be a whole number of seconds, got {opts["--timeout"]!r}')
+        values = {i + 1 for i, a in enumerate(args) if a in opts}
+        paths = [Path(a) for i, a in enumerate(args) if a not in opts and i not in values]
+        execute_notebooks(paths or None, timeout=timeout, skip=tuple({'slow', 'cuda'} - run))
     elif argv == ['list']: print('\n'.join(str(p) for p in method_notebooks()))
-    else: print('usage: python -m mmdgpp.docs readme | site [SITE_DIR] | execute [--flags slow,cuda] [NOTEBOOK ...] | list', file=sys.stderr); sys.exit(2)
+    else: print('usage: python -m mmdgpp.docs readme | site [SITE_DIR] | execute [--flags slow,cuda] [--timeout SECONDS] [NOTEBOOK ...] | list', file=sys.stderr); sys.exit(2)
 
 if __name__ == '__main__' and '__file__' in globals(): _main()   # not when a notebook runs this cell
