@@ -840,6 +840,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'mmdgpp.train.trainer._setup_device': ('train.trainer.html#_setup_device', 'mmdgpp/train/trainer.py'),
                                       'mmdgpp.train.trainer._sync_best': ('train.trainer.html#_sync_best', 'mmdgpp/train/trainer.py'),
                                       'mmdgpp.train.trainer._train': ('train.trainer.html#_train', 'mmdgpp/train/trainer.py'),
+                                      'mmdgpp.train.trainer._use_deterministic': ( 'train.trainer.html#_use_deterministic',
+                                                                                   'mmdgpp/train/trainer.py'),
                                       'mmdgpp.train.trainer._write_metrics': ( 'train.trainer.html#_write_metrics',
                                                                                'mmdgpp/train/trainer.py'),
                                       'mmdgpp.train.trainer.add_config_args': ( 'train.trainer.html#add_config_args',

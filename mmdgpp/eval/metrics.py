@@ -69,16 +69,20 @@ def hter(scores, labels, threshold: float) -> float:
 
 # %% ../../nbs/40_eval.metrics.ipynb #d14ff348
 def roc(scores, labels):
-    "(fpr, tpr, thresholds) of live-vs-spoof, all distinct thresholds (scikit-learn `roc_curve`)."
-    from sklearn.metrics import roc_curve
+    "(fpr, tpr, thresholds) of live-vs-spoof: threshold inf (accept nothing), then every distinct score, descending."
     s, y = check_scores(scores, labels)
-    return roc_curve(y, s, pos_label=1, drop_intermediate=False)
+    order = np.argsort(-s, kind='stable')
+    s, y = s[order], y[order]
+    last = np.r_[np.flatnonzero(s[1:] != s[:-1]), len(s) - 1]   # the last sample of each run of tied scores
+    tp = np.cumsum(y)[last]                                      # live accepted at each threshold (score >= t)
+    fp = last + 1 - tp                                           # spoofs accepted
+    n1 = int(y.sum())
+    return np.r_[0.0, fp/(len(y) - n1)], np.r_[0.0, tp/n1], np.r_[np.inf, s[last]]
 
 def auc(scores, labels) -> float:
-    "Area under the ROC curve (ties count one half)."
-    from sklearn.metrics import roc_auc_score
-    s, y = check_scores(scores, labels)
-    return float(roc_auc_score(y, s))
+    "Area under the ROC curve (ties count one half): the trapezoids under `roc`'s points."
+    fpr, tpr, _ = roc(scores, labels)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
 def eer(scores, labels) -> tuple[float, float]:
     "(EER, threshold): the observed score minimising |FAR - FRR|; EER = (FAR + FRR) / 2 there."

@@ -72,9 +72,16 @@ def set_rng_state(st: dict, loader_gen: torch.Generator|None=None):
 def deterministic(on: bool=True):
     "Inside the block, torch uses deterministic algorithms (warn-only) when `on`."
     old, old_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    if on: torch.use_deterministic_algorithms(True, warn_only=True)
+    if on: _use_deterministic(True, warn_only=True)
     try: yield
-    finally: torch.use_deterministic_algorithms(old, warn_only=old_warn)
+    finally: _use_deterministic(old, warn_only=old_warn)
+
+def _use_deterministic(mode: bool, warn_only: bool):
+    "`torch.use_deterministic_algorithms` without importing the compiler (about 2.5 s per process) when it is not loaded."
+    cfg = sys.modules.get('torch._inductor.config')      # nothing here compiles; the flag is set where the compiler is loaded
+    setter = getattr(torch._C, '_set_deterministic_algorithms', None)
+    if cfg is None and setter is not None: setter(mode, warn_only=warn_only)
+    else: torch.use_deterministic_algorithms(mode, warn_only=warn_only)
 
 # %% ../../nbs/31_train.trainer.ipynb #e5e955c7
 def epoch_order(n: int, gen: torch.Generator, rank: int=0, world: int=1) -> torch.Tensor:
