@@ -9,7 +9,7 @@ from mmdgpp.ablate import (write_toy_template, load_grid, expand, template_param
 from mmdgpp.cli import main
 
 ABL = ROOT/'ablations'
-TEMPLATES = ['component', 'missing', 'limited']
+TEMPLATES = ['component', 'missing']
 
 
 def _toy_grid(d: Path, axes: str, base: str = '{}', timeout: int = 120) -> Path:
@@ -256,11 +256,11 @@ def test_templates_and_grids_are_well_formed():
         g = load_grid(ABL/'grids'/f'{name}.yaml')
         runs = expand(g)                                          # every name and value checked against the template
         assert len(runs) == n, name
-        protocol = {'limited': 'p3'}.get(g.template.stem, 'p1')
         for r in runs:                                            # every run makes a valid config (presets, tasks)
             p = r.params
-            cfg = study_config(protocol, p['TARGET'], p['SEED'], p['SMOKE'], p['MODEL'], p['ADAPTER'], p['UNCERTAINTY'],
-                               p['PROMPTS'], p['REGRAD'], config={k: v for k, v in p.items() if '.' in k})
+            cfg = study_config(p.get('PROTOCOL', 'p1'), p['TARGET'], p['SEED'], p['SMOKE'], p['MODEL'], p['ADAPTER'],
+                               p['UNCERTAINTY'], p['PROMPTS'], p['REGRAD'], config={k: v for k, v in p.items() if '.' in k})
+            assert cfg.data.protocol == ('p3' if name == 'paper_p3' else 'p1')
             if name.startswith('paper'):
                 assert (cfg.backbone.name, cfg.backbone.pretrained, cfg.data.source, cfg.train.device) == \
                        ('ViT-B-16', 'openai', 'real', 'cuda')
@@ -269,15 +269,34 @@ def test_templates_and_grids_are_well_formed():
         if name.startswith('paper'): assert g.axes['SEED'] == [0, 1, 2]
     full = [r for r in expand(load_grid(ABL/'grids'/'paper_p1.yaml')) if r.labels['variant'] == 'mmdgpp']
     assert {(r.params['ADAPTER'], r.params['PROMPTS'], r.params['REGRAD']) for r in full} == {('u++', 'adp', 'v4')}
+    assert template_parameters(ABL/'component.ipynb')['PROTOCOL'].choices == ('p1', 'p3')   # one template, two protocols
+    assert not (ABL/'limited.ipynb').exists()
+
+
+@pytest.mark.parametrize('batch', ['evidence_p1', 'heldout_p1'])
+def test_committed_p1_runs_keep_their_folder_names(batch):
+    "The committed batches were run before `component.ipynb` had PROTOCOL: at its default p1 every run's hash is as it was."
+    import hashlib
+    folders = {d.name: json.loads((d/'params.json').read_text()) for d in (ABL/'results'/batch).iterdir() if (d/'params.json').exists()}
+    assert len(folders) == {'evidence_p1': 96, 'heldout_p1': 24}[batch]
+    for name, params in folders.items():                          # the hashing rule by hand: template stem + recorded params
+        raw = json.dumps({'template': 'component', 'params': params}, sort_keys=True)
+        assert name.endswith('_' + hashlib.sha1(raw.encode()).hexdigest()[:8]), name
+    runs = expand(load_grid(ABL/'grids'/f'{batch}.yaml'))
+    assert {r.name for r in runs} == set(folders)                 # today's expansion names the same folders
+    for r in runs:
+        assert r.params == {**folders[r.name], 'PROTOCOL': 'p1'}  # the same parameters, plus the new one at its default
+    if batch == 'evidence_p1': assert 'seed-0_target-C_variant-erm_6fd5dc40' in folders   # the name on record
 
 
 def test_protocol_2_and_3_templates_in_smoke_mode(tmp_path, capsys, monkeypatch, synth_root):
     monkeypatch.setenv('MMDGPP_SYNTH_ROOT', str(synth_root))
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
     tables = []
-    for t, target in (('missing', 'W'), ('limited', 'PS')):
+    for t, template, base, target in (('missing', 'missing', '{SMOKE: true}', 'W'),
+                                      ('limited', 'component', '{SMOKE: true, PROTOCOL: p3}', 'PS')):
         g = tmp_path/f'{t}.yaml'
-        g.write_text(f'template: {ABL/t}.ipynb\ntimeout: 600\nbase: {{SMOKE: true}}\naxes:\n  TARGET: [{target}]\n')
+        g.write_text(f'template: {ABL/template}.ipynb\ntimeout: 600\nbase: {base}\naxes:\n  TARGET: [{target}]\n')
         code, out = _main(capsys, 'ablate', g, '--out', tmp_path/t, '--no-progress')
         assert code == 0, out
         df = _results(tmp_path/t)

@@ -10,8 +10,8 @@ from pathlib import Path
 from ..core import MMDGError, fail
 
 # %% auto #0
-__all__ = ['GRID_KEYS', 'DEFAULT_TIMEOUT', 'Param', 'template_parameters', 'write_toy_template', 'check_params', 'Grid',
-           'load_grid', 'Run', 'params_hash', 'run_name', 'expand', 'parse_shard', 'select_shard']
+__all__ = ['GRID_KEYS', 'DEFAULT_TIMEOUT', 'HASH_NEUTRAL', 'Param', 'template_parameters', 'write_toy_template', 'check_params',
+           'Grid', 'load_grid', 'Run', 'params_hash', 'run_name', 'expand', 'parse_shard', 'select_shard']
 
 # %% ../../nbs/61_ablate.grid.ipynb #b21211b4
 @dataclass
@@ -191,9 +191,12 @@ class Run:
     params: dict   # every parameter: the template's defaults updated by the grid's values (dotted config keys separate)
     labels: dict   # axis name -> value (or variant name)
 
+HASH_NEUTRAL = {'PROTOCOL': 'p1'}   # parameter -> the value that stays out of the hash (see below)
+
 def params_hash(template: str|Path, params: dict) -> str:
-    "Eight hex digits identifying a template (by name) and its parameters."
-    s = json.dumps({'template': Path(template).stem, 'params': params}, sort_keys=True, default=str)
+    "Eight hex digits identifying a template (by name) and its parameters (a `HASH_NEUTRAL` value left out)."
+    kept = {k: v for k, v in params.items() if not (k in HASH_NEUTRAL and v == HASH_NEUTRAL[k])}
+    s = json.dumps({'template': Path(template).stem, 'params': kept}, sort_keys=True, default=str)
     return hashlib.sha1(s.encode()).hexdigest()[:8]
 
 def _slug(v) -> str:

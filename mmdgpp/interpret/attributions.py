@@ -14,7 +14,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from ..core import fail, atomic_write_json
-from ..config import MODALITIES, ExperimentConfig, to_dict, from_dict
+from ..config import MODALITIES, ExperimentConfig, to_dict
 
 # %% auto #0
 __all__ = ['live_margin', 'shares', 'ModalityAttribution', 'modality_ig', 'PairGates', 'pair_name', 'AdapterAttribution',

@@ -12,10 +12,10 @@ from ..registry import MODELS
 from .mmdgpp import MMDGPP
 
 # %% auto #0
-__all__ = ['PRESETS', 'preset_overrides', 'apply_preset', 'create_model']
+__all__ = ['MODEL_PRESETS', 'preset_overrides', 'apply_preset', 'create_model']
 
 # %% ../../nbs/25_models.baselines.ipynb #e8081cf2
-PRESETS = {
+MODEL_PRESETS = {
     'erm':    {'adapter.kind': 'none', 'prompts.kind': 'none', 'backbone.train_tokens': False, 'regrad.enabled': False},
     'flip':   {'adapter.kind': 'none', 'prompts.kind': 'fixed', 'regrad.enabled': False},
     'mmdg':   {'adapter.kind': 'u', 'adapter.pairs': 'rgb_hub', 'adapter.rate': 2.25, 'prompts.kind': 'ssp',
@@ -29,8 +29,8 @@ def _get(cfg, key: str):
 
 def preset_overrides(name: str) -> dict:
     "The config fields that the preset `name` fixes, as dotted keys."
-    if name not in PRESETS: fail(f'unknown model "{name}"; valid: {", ".join(sorted(PRESETS))}')
-    return dict(PRESETS[name])
+    if name not in MODEL_PRESETS: fail(f'unknown model "{name}"; valid: {", ".join(sorted(MODEL_PRESETS))}')
+    return dict(MODEL_PRESETS[name])
 
 def apply_preset(cfg: ExperimentConfig) -> ExperimentConfig:
     "The effective config of `cfg.model`: a copy with the preset's fields set (a conflicting explicit value is refused)."
@@ -42,12 +42,15 @@ def apply_preset(cfg: ExperimentConfig) -> ExperimentConfig:
                  f'model=mmdgpp with ' + ' '.join(f'{a}={b}' for a, b in fixed.items() if a != k) + f' {k}={_get(cfg, k)}')
     return from_dict(fixed, base=cfg)
 
+# %% ../../nbs/25_models.baselines.ipynb #600dc0a7
+PRESETS = MODEL_PRESETS   # the earlier name; `mmdgpp.data.synth.PRESETS` are the synthetic benchmark's sizes
+
 # %% ../../nbs/25_models.baselines.ipynb #e914df17
 def _preset_builder(name: str):
     def build(cfg: ExperimentConfig, num_domains: int, backbone) -> MMDGPP:
         return MMDGPP(apply_preset(from_dict({'model': name}, base=cfg)), num_domains, backbone)
     build.__name__ = build.__qualname__ = f'build_{name}'
-    build.__doc__ = f'The "{name}" preset of MMDGPP: {PRESETS[name]}.'
+    build.__doc__ = f'The "{name}" preset of MMDGPP: {MODEL_PRESETS[name]}.'
     return build
 
 for _name in ('erm', 'flip', 'mmdg'): MODELS.register(_name)(_preset_builder(_name))
