@@ -15,8 +15,8 @@ import logging
 _log = logging.getLogger('mmdgpp.train.trainer')     # epoch lines and notes (INFO); `--quiet` hides them
 from ..config import ExperimentConfig, MODALITIES, to_dict, save_config
 from .checkpoints import (   # what training shares with evaluation (33_train.checkpoints)
-    seed_all, check_task, writable_dir, trainable_state, load_trainable_state, frozen_fingerprint, check_fingerprint,
-    save_checkpoint, read_checkpoint, build_model_and_data, effective_precision, _autocast, to_device, predict, scalar_metrics)
+    seed_all, check_task, trainable_state, load_trainable_state, frozen_fingerprint, check_fingerprint,
+    save_checkpoint, read_checkpoint, build_model_and_data, _autocast, to_device, predict, scalar_metrics)
 from .reproducibility import get_rng_state, set_rng_state, deterministic, epoch_order, make_loader  # re-exported
 from .runfolder import (   # re-exported
     RESUME_IGNORES, default_run_dir, config_differences, run_lock, write_log, plot_history, _write_metrics)
