@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse, sys
 from . import __version__
 from .core import MMDGError, load_settings, set_verbosity
+from .cliargs import add_weights_args
 
 # %% auto #0
 __all__ = ['COMMANDS', 'COMMAND_MODULES', 'command', 'environment_report', 'build_parser', 'main']
@@ -35,8 +36,8 @@ def environment_report() -> str:
 
 @command('info', 'print versions, the settings in use, the resolved device and the backbone summary')
 def _info(p):
-    p.add_argument('--backbone', default=None, help='open_clip architecture (default: settings.ini)')
-    p.add_argument('--pretrained', default=None, help="'' for random init, a tag (openai) or a checkpoint path")
+    add_weights_args(p, backbone='open_clip architecture (default: settings.ini)',
+                     pretrained="'' for random init, a tag (openai) or a checkpoint path")
     def run(a):
         from mmdgpp.models.backbone import create_backbone
         s = load_settings()

@@ -5,7 +5,7 @@
 # %% ../../nbs/65_ablate.cli.ipynb #9a2d160e
 from __future__ import annotations
 import os, sys
-from ..core import fail
+from ..cliargs import add_out_arg, add_set_arg, add_progress_arg, positive_int
 from .grid import expand, load_grid, parse_shard, select_shard
 from .runner import BatchInterrupted, batch_dir, collect, run_batch, run_status
 from .summary import run_summary
@@ -16,27 +16,21 @@ _log = logging.getLogger('mmdgpp.ablate')
 __all__ = ['cli_ablate']
 
 # %% ../../nbs/65_ablate.cli.ipynb #0eadf6c6
-def _positive_int(s, flag):
-    try: v = int(s)
-    except (TypeError, ValueError): v = 0
-    if v < 1: fail(f'{flag} must be a positive integer, got "{s}"')
-    return v
-
 def cli_ablate(p):
     "Arguments of `mmdgpp ablate`; returns the runner."
     p.add_argument('grid', help='grid file (YAML: template, base, axes), e.g. ablations/grids/quick.yaml')
-    p.add_argument('--out', default=None, help="batch folder (default: the grid's out, else <runs_dir>/ablate/<grid name>)")
+    add_out_arg(p, "batch folder (default: the grid's out, else <runs_dir>/ablate/<grid name>)", metavar=None)
     p.add_argument('--jobs', default='1', help='runs executed in parallel (worker processes)')
     p.add_argument('--shard', default=None, help='K/N: run only part K of N (0 <= K < N), e.g. $SLURM_ARRAY_TASK_ID/8')
     p.add_argument('--gpus', default=None, help='comma-separated GPU ids, one per job (worker i sees GPU i only)')
-    p.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='override a base parameter (YAML value), e.g. SMOKE=true')
+    add_set_arg(p, 'override a base parameter (YAML value), e.g. SMOKE=true', dest='set', metavar='NAME=VALUE')
     p.add_argument('--timeout', default=None, help="seconds per cell (default: the grid's timeout)")
     p.add_argument('--kernel', default='python3', help='Jupyter kernel that runs the notebooks')
     p.add_argument('--skip-failed', action='store_true', help='do not execute failed runs again')
     p.add_argument('--list', action='store_true', help='print the runs and their status; execute nothing')
     p.add_argument('--collect', action='store_true', help='only rebuild results.csv from the run folders')
     p.add_argument('--summary', action='store_true', help="afterwards, run summary.ipynb (beside the template) into the batch folder")
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    add_progress_arg(p, 'no progress bar')
     return _cli_run
 
 # %% ../../nbs/65_ablate.cli.ipynb #2f79b881
@@ -45,8 +39,8 @@ def _cli_run(a):
     from mmdgpp.config import parse_overrides
     sets = {k: yaml.safe_load(v) if v else '' for k, v in parse_overrides(a.set).items()}   # values read as YAML
     grid = load_grid(a.grid, sets)
-    jobs, shard = _positive_int(a.jobs, '--jobs'), parse_shard(a.shard)
-    timeout = _positive_int(a.timeout, '--timeout') if a.timeout is not None else None
+    jobs, shard = positive_int(a.jobs, '--jobs'), parse_shard(a.shard)
+    timeout = positive_int(a.timeout, '--timeout') if a.timeout is not None else None
     gpus = [g.strip() for g in a.gpus.split(',') if g.strip()] if a.gpus else None
     if a.list or a.collect:
         runs = expand(grid); bdir = batch_dir(grid, a.out)

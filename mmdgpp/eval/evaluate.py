@@ -13,6 +13,7 @@ from ..core import fail, atomic_path, atomic_write_json, resolve_device
 import logging
 _log = logging.getLogger('mmdgpp.eval.evaluate')
 from ..config import ExperimentConfig, from_dict, parse_overrides
+from ..cliargs import add_task_args, add_set_arg, add_device_arg, add_out_arg, add_progress_arg, progress_of
 from ..train.checkpoints import (   # what evaluation shares with training (33_train.checkpoints)
     read_checkpoint, load_trainable_state, predict, build_model_and_data, scalar_metrics, check_task, seed_all, check_fingerprint,
     writable_dir, effective_precision)
@@ -237,15 +238,13 @@ def cli_eval(p):
     g.add_argument('--run', metavar='DIR', help='a run folder made by `mmdgpp train` (uses checkpoints/best.pt)')
     g.add_argument('--checkpoint', metavar='FILE', help='a checkpoint file (best.pt or last.pt of a run)')
     p.add_argument('--which', choices=['best', 'last'], default='best', help='with --run: which checkpoint (default best)')
-    p.add_argument('--protocol', metavar='P', help="p1, p2 or p3 (default: the run's own)")
-    p.add_argument('--target', metavar='T', help="target of the protocol (default: the run's own)")
-    p.add_argument('--missing', metavar='M', help='p2: depth, ir or depth+ir (default: all three in turn); on a p1 run it means p2')
-    p.add_argument('--set', dest='overrides', action='append', default=[], metavar='KEY=VALUE',
-                   help='override a setting of the stored config, e.g. --set backbone.pretrained=/path/ViT-B-16.pt')
-    p.add_argument('--device', help="auto, cpu, cuda or cuda:N (default: the run's)")
-    p.add_argument('--out', metavar='DIR', help='folder for results and figures (default: the run folder)')
+    add_task_args(p, protocol="p1, p2 or p3 (default: the run's own)", target="target of the protocol (default: the run's own)",
+                  missing='p2: depth, ir or depth+ir (default: all three in turn); on a p1 run it means p2')
+    add_set_arg(p, 'override a setting of the stored config, e.g. --set backbone.pretrained=/path/ViT-B-16.pt')
+    add_device_arg(p, "auto, cpu, cuda or cuda:N (default: the run's)")
+    add_out_arg(p, 'folder for results and figures (default: the run folder)')
     p.add_argument('--no-figures', action='store_true', help='skip the ROC and histogram figures')
-    p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    add_progress_arg(p)
     def run(a):
         os.environ.setdefault('MPLBACKEND', 'Agg')
         from mmdgpp.data.splits import load_protocols
@@ -257,5 +256,5 @@ def cli_eval(p):
             if a.protocol in prs and prs[a.protocol].get('missing'): settings = list(prs[a.protocol]['missing'])
         for m in settings:
             evaluate(src, a.protocol, a.target, m, which=a.which, overrides=parse_overrides(a.overrides), device=a.device,
-                     out_dir=a.out, figures=not a.no_figures, progress=False if a.no_progress else None)
+                     out_dir=a.out, figures=not a.no_figures, progress=progress_of(a))
     return run

@@ -12,6 +12,7 @@ import logging
 _log = logging.getLogger('mmdgpp.train.quickstart')
 from ..config import ExperimentConfig, from_dict, parse_overrides, to_dict
 from .trainer import train, check_task
+from ..cliargs import add_device_arg, add_weights_args, add_out_arg, add_set_arg, add_progress_arg, progress_of
 from ..models.backbone import TINY_CONFIGS
 
 # %% auto #0
@@ -148,16 +149,15 @@ def cli_quickstart(p):
   mmdgpp quickstart                                              tiny CLIP on the CPU
   mmdgpp quickstart --device cuda --backbone ViT-B-16 --pretrained openai
   mmdgpp quickstart --set train.epochs=1 --no-baseline           a faster smoke run"""
-    p.add_argument('--device', help='auto (default: CUDA when available), cpu, cuda or cuda:N')
-    p.add_argument('--backbone', help='open_clip architecture: mmdg-tiny-64 (default, CPU) or ViT-B-16 (GPU)')
-    p.add_argument('--pretrained', help="weights: '' for random init (tiny default), openai (ViT default) or a local file")
-    p.add_argument('--out', metavar='DIR', help='output folder (default: <runs_dir>/quickstart)')
+    add_device_arg(p)
+    add_weights_args(p, backbone='open_clip architecture: mmdg-tiny-64 (default, CPU) or ViT-B-16 (GPU)',
+                     pretrained="weights: '' for random init (tiny default), openai (ViT default) or a local file")
+    add_out_arg(p, 'output folder (default: <runs_dir>/quickstart)')
     p.add_argument('--no-baseline', action='store_true', help='skip the ERM baseline')
-    p.add_argument('--set', dest='overrides', action='append', default=[], metavar='KEY=VALUE',
-                   help='override a setting of both runs, e.g. --set train.epochs=1 (repeatable)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    add_set_arg(p, 'override a setting of both runs, e.g. --set train.epochs=1 (repeatable)')
+    add_progress_arg(p)
     def run(a):
         os.environ.setdefault('MPLBACKEND', 'Agg')
         quickstart(a.device, a.backbone, a.pretrained, a.out, not a.no_baseline, parse_overrides(a.overrides),
-                   progress=False if a.no_progress else None)
+                   progress=progress_of(a))
     return run

@@ -5,26 +5,32 @@ validation, atomic checkpoints that resume exactly, and a guard against non-fini
 
 # %% ../../nbs/31_train.trainer.ipynb #947c4621
 from __future__ import annotations
-import contextlib, copy, csv, io, json, math, os, random, socket, sys, time
+import contextlib, copy, math, os, sys, time
 from pathlib import Path
 from typing import Callable
-import numpy as np
 import torch
 from torch import nn
-from ..core import MMDGError, fail, atomic_path, atomic_write_json, atomic_write_text, load_settings, resolve_device
+from ..core import MMDGError, fail, resolve_device
 import logging
 _log = logging.getLogger('mmdgpp.train.trainer')     # epoch lines and notes (INFO); `--quiet` hides them
-from ..config import ExperimentConfig, MODALITIES, to_dict, from_dict, load_config, parse_overrides, save_config, flat_dict
+from ..config import ExperimentConfig, MODALITIES, to_dict, save_config
 from .checkpoints import (   # what training shares with evaluation (33_train.checkpoints)
-    seed_all, check_task, writable_dir, trainable_state, load_trainable_state, frozen_fingerprint, check_fingerprint,
-    save_checkpoint, read_checkpoint, build_model_and_data, effective_precision, _autocast, to_device, predict, scalar_metrics)
+    seed_all, check_task, trainable_state, load_trainable_state, frozen_fingerprint, check_fingerprint,
+    save_checkpoint, read_checkpoint, build_model_and_data, _autocast, to_device, predict, scalar_metrics)
+from .reproducibility import get_rng_state, set_rng_state, deterministic, epoch_order, make_loader  # re-exported
+from .runfolder import (   # re-exported
+    RESUME_IGNORES, default_run_dir, config_differences, run_lock, write_log, plot_history, _write_metrics)
+from ..cliargs import base_config, config_from_args, add_config_args  # re-exported
+from ..cliargs import add_out_arg, add_progress_arg, progress_of
+_all_ = ['get_rng_state', 'set_rng_state', 'deterministic', 'epoch_order', 'make_loader', 'RESUME_IGNORES', 'default_run_dir',
+         'config_differences', 'run_lock', 'write_log', 'plot_history', 'base_config', 'config_from_args', 'add_config_args']
 
 # %% auto #0
-__all__ = ['VAL_METRICS', 'RESUME_IGNORES', 'WarmupCosine', 'make_optimizer', 'get_rng_state', 'set_rng_state', 'deterministic',
-           'epoch_order', 'make_loader', 'validate', 'make_regrad', 'ReGradSlot', 'NonFiniteLoss', 'train_step',
-           'dist_env', 'default_run_dir', 'config_differences', 'run_lock', 'write_log', 'plot_history',
-           'best_checkpoint', 'steps_per_epoch', 'train', 'base_config', 'config_from_args', 'add_config_args',
-           'cli_train']
+__all__ = ['VAL_METRICS', 'WarmupCosine', 'make_optimizer', 'validate', 'make_regrad', 'ReGradSlot', 'NonFiniteLoss',
+           'train_step', 'dist_env', 'best_checkpoint', 'steps_per_epoch', 'train', 'cli_train', 'get_rng_state',
+           'set_rng_state', 'deterministic', 'epoch_order', 'make_loader', 'RESUME_IGNORES', 'default_run_dir',
+           'config_differences', 'run_lock', 'write_log', 'plot_history', 'base_config', 'config_from_args',
+           'add_config_args']
 
 # %% ../../nbs/31_train.trainer.ipynb #d919c4a5
 class WarmupCosine:
@@ -43,66 +49,6 @@ def make_optimizer(model: nn.Module, cfg: ExperimentConfig, total_steps: int):
     opt = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(total_steps, round(cfg.train.warmup_frac * total_steps)))
     return opt, sched
-
-# %% ../../nbs/31_train.trainer.ipynb #be6c7cba
-def get_rng_state(loader_gen: torch.Generator|None=None) -> dict:
-    "Every random generator's state as tensors and plain values (loadable with weights_only=True)."
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    ver, pystate, pygauss = random.getstate()
-    st = dict(torch=torch.get_rng_state(),
-              numpy=dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
-                         has_gauss=int(has_gauss), gauss=float(gauss)),
-              python=dict(version=int(ver), state=torch.tensor(pystate, dtype=torch.int64), gauss=pygauss))
-    if torch.cuda.is_available() and torch.cuda.is_initialized(): st['cuda'] = torch.cuda.get_rng_state_all()
-    if loader_gen is not None: st['loader'] = loader_gen.get_state()
-    return st
-
-def set_rng_state(st: dict, loader_gen: torch.Generator|None=None):
-    "Restore what `get_rng_state` captured."
-    torch.set_rng_state(st['torch'])
-    n = st['numpy']
-    np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
-    py = st['python']
-    random.setstate((py['version'], tuple(int(x) for x in py['state'].tolist()), py['gauss']))
-    if 'cuda' in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st['cuda'])
-    if loader_gen is not None and 'loader' in st: loader_gen.set_state(st['loader'])
-
-# %% ../../nbs/31_train.trainer.ipynb #15e9a351
-@contextlib.contextmanager
-def deterministic(on: bool=True):
-    "Inside the block, torch uses deterministic algorithms (warn-only) when `on`."
-    old, old_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    if on: _use_deterministic(True, warn_only=True)
-    try: yield
-    finally: _use_deterministic(old, warn_only=old_warn)
-
-def _use_deterministic(mode: bool, warn_only: bool):
-    "`torch.use_deterministic_algorithms` without importing the compiler (about 2.5 s per process) when it is not loaded."
-    cfg = sys.modules.get('torch._inductor.config')      # nothing here compiles; the flag is set where the compiler is loaded
-    setter = getattr(torch._C, '_set_deterministic_algorithms', None)
-    if cfg is None and setter is not None: setter(mode, warn_only=warn_only)
-    else: torch.use_deterministic_algorithms(mode, warn_only=warn_only)
-
-# %% ../../nbs/31_train.trainer.ipynb #e5e955c7
-def epoch_order(n: int, gen: torch.Generator, rank: int=0, world: int=1) -> torch.Tensor:
-    "This process's sample order for one epoch: a permutation of range(n), sharded across `world` processes."
-    perm = torch.randperm(n, generator=gen)
-    if world > 1:
-        pad = (-n) % world
-        if pad: perm = torch.cat([perm, perm[:pad]])
-        perm = perm[rank::world]
-    return perm
-
-def _seed_worker(worker_id):
-    s = torch.initial_seed() % 2**32
-    np.random.seed(s); random.seed(s)
-
-def make_loader(dataset, indices, batch_size: int, gen: torch.Generator|None=None, num_workers: int=0,
-                pin: bool=False) -> torch.utils.data.DataLoader:
-    "A DataLoader over `dataset[indices]` in the given order."
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=[int(i) for i in indices],
-                                       num_workers=num_workers, generator=gen, worker_init_fn=_seed_worker,
-                                       pin_memory=pin)
 
 # %% ../../nbs/31_train.trainer.ipynb #4ee4fc22
 VAL_METRICS = dict(auc='max', tpr_at_fpr1='max', hter='min', eer='min', acer='min')
@@ -209,71 +155,6 @@ def _setup_device(cfg: ExperimentConfig) -> tuple[str, int, int, bool]:
             dist.init_process_group('nccl' if device.startswith('cuda') else 'gloo'); started = True
     return device, rank, world, started
 
-# %% ../../nbs/31_train.trainer.ipynb #8c609adf
-RESUME_IGNORES = ('train.device', 'data.num_workers', 'data.root', 'data.lists')
-
-def default_run_dir(cfg: ExperimentConfig) -> Path:
-    "runs_dir/<model>-<protocol>-<target>[-<missing>]-s<seed>"
-    d = cfg.data
-    name = f'{cfg.model}-{d.protocol}-{d.target}' + (f'-{d.missing.replace("+", "")}' if d.missing else '') + f'-s{cfg.train.seed}'
-    return Path(load_settings()['runs_dir'])/name
-
-def config_differences(a: dict, b: dict, ignore=RESUME_IGNORES) -> list[str]:
-    "Dotted keys whose values differ between two config dicts (`ignore` left out)."
-    fa, fb = flat_dict(a), flat_dict(b)
-    return [f'{k}: {fb.get(k)!r} -> {fa.get(k)!r}' for k in sorted(set(fa) | set(fb)) if k not in ignore and fa.get(k) != fb.get(k)]
-
-# %% ../../nbs/31_train.trainer.ipynb #546fc338
-@contextlib.contextmanager
-def run_lock(path: str|Path, what: str='run folder'):
-    "Hold the folder `path` for this process during the block (`<path>/.lock`); fail if a live process holds it."
-    import fcntl
-    p = writable_dir(path, what)
-    lock = p/'.lock'
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        try: h = json.loads(lock.read_text() or '{}')
-        except (OSError, ValueError): h = {}
-        os.close(fd)
-        fail(f'{what} {p} is in use by process {h.get("pid", "?")} on {h.get("host", "?")} (since {h.get("since", "?")}); '
-             'wait for it to finish or choose another --out')
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(dict(pid=os.getpid(), host=socket.gethostname(),
-                                      since=time.strftime('%Y-%m-%dT%H:%M:%S'))).encode(), 0)
-        yield p
-    finally:
-        os.ftruncate(fd, 0); os.close(fd)      # closing releases the lock
-
-# %% ../../nbs/31_train.trainer.ipynb #45fb0a4a
-def write_log(history: list[dict], path: str|Path):
-    "Write the per-epoch rows as CSV, atomically (columns: union of the rows' keys, in first-seen order)."
-    cols = []
-    for r in history:
-        for k in r:
-            if k not in cols: cols.append(k)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=cols, restval='', lineterminator='\n'); w.writeheader()
-    for r in history: w.writerow({k: (f'{v:.6g}' if isinstance(v, float) else v) for k, v in r.items()})
-    atomic_write_text(path, buf.getvalue())
-
-def plot_history(history: list[dict], path: str|Path, val_metric: str='auc'):
-    "Loss terms and the validation metric per epoch, saved as a PNG (atomically)."
-    from matplotlib.figure import Figure
-    ep = [r['epoch'] for r in history]
-    fig = Figure(figsize=(9, 3.2), dpi=110)
-    a1, a2 = fig.subplots(1, 2)
-    for k in history[0]:
-        if k.startswith('loss_'): a1.plot(ep, [r.get(k, np.nan) for r in history], marker='o', label=k[5:])
-    a1.set_xlabel('epoch'); a1.set_ylabel('training loss'); a1.legend(fontsize=8)
-    for k in ('val_auc', 'val_hter', f'val_{val_metric}'):
-        if k in history[0] and k not in [l.get_label() for l in a2.lines]:
-            a2.plot(ep, [r.get(k, np.nan) for r in history], marker='o', label=k)
-    a2.set_xlabel('epoch'); a2.set_ylabel('source val (video level)'); a2.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
-
 # %% ../../nbs/31_train.trainer.ipynb #c5fb4df2
 def _check_train_config(cfg: ExperimentConfig):
     t = cfg.train
@@ -304,17 +185,6 @@ def steps_per_epoch(n: int, batch_size: int, max_steps: int=0) -> int:
     "Batches per epoch: full batches only (when there are at least two), capped at `max_steps` (0 = no cap)."
     nb = n // batch_size if n >= 2 * batch_size else math.ceil(n / batch_size)
     return min(nb, max_steps) if max_steps > 0 else nb
-
-def _write_metrics(out: Path, cfg, st: dict, complete: bool, regrad_used, device='cpu', world: int=1):
-    b, h = st['best'], st['history']
-    atomic_write_json(out/'metrics.json', dict(
-        status='complete' if complete else 'running', epochs_done=st['epoch'], epochs=cfg.train.epochs, steps=st['step'],
-        val_metric=cfg.train.val_metric, best_epoch=b['epoch'] if b else None, best_value=b['value'] if b else None,
-        best_val=b['metrics'] if b else None, last_val={k[4:]: v for k, v in h[-1].items() if k.startswith('val_')} if h else None,
-        seconds=round(sum(r['seconds'] for r in h), 3), regrad=regrad_used, world_size=world,
-        batch_size_per_process=cfg.data.batch_size, effective_batch_size=cfg.data.batch_size * world,
-        precision=effective_precision(cfg.backbone.precision, device),
-        checkpoints=dict(last='checkpoints/last.pt', best='checkpoints/best.pt')))
 
 def _epoch_line(row: dict, cfg, improved: bool) -> str:
     terms = ' '.join(f'{k[5:]} {v:.3f}' for k, v in row.items() if k.startswith('loss_') and k != 'loss_total')
@@ -456,41 +326,6 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
         except Exception as e: _log.warning(f'training figure not drawn: {e.__class__.__name__}: {e}')
     return out
 
-# %% ../../nbs/31_train.trainer.ipynb #def2c518
-def base_config() -> ExperimentConfig:
-    "The defaults with the user's settings.ini applied (backbone, pretrained weights, device)."
-    s = load_settings()
-    return from_dict({'backbone.name': s['backbone'], 'backbone.pretrained': s['pretrained'], 'train.device': s['device']})
-
-_FLAGS = dict(protocol='data.protocol', target='data.target', missing='data.missing', data='data.source',
-              model='model', device='train.device', epochs='train.epochs', seed='train.seed',
-              backbone='backbone.name', pretrained='backbone.pretrained')
-
-def config_from_args(a, base: ExperimentConfig|None=None) -> ExperimentConfig:
-    "Config from parsed arguments: `base` (default: `base_config()`) < --config file < flags < --set."
-    cfg = base if base is not None else base_config()
-    if getattr(a, 'config', None): cfg = load_config(a.config, base=cfg)
-    flags = {key: getattr(a, name) for name, key in _FLAGS.items() if getattr(a, name, None) is not None}
-    cfg = from_dict(flags, base=cfg)
-    return from_dict(parse_overrides(getattr(a, 'overrides', None) or []), base=cfg)
-
-def add_config_args(p, task: bool=True):
-    "The config arguments shared by `train` and `quickstart`."
-    if task:
-        p.add_argument('--protocol', metavar='P', help='p1 = leave one dataset out (default), p2 = p1 with modalities '
-                       'missing at test, p3 = two source datasets')
-        p.add_argument('--target', metavar='T', help='unseen target: W, S, P or C for p1/p2 (default W); PS or CW for p3')
-        p.add_argument('--missing', metavar='M', help='p2 only: modalities missing at test: depth, ir or depth+ir')
-        p.add_argument('--data', choices=['synthetic', 'real'], help='synthetic benchmark (default; generated on first '
-                       'use) or your copy of the real datasets (paths in settings.ini)')
-        p.add_argument('--model', metavar='NAME', help='mmdgpp (default), mmdg, flip or erm')
-    p.add_argument('--config', metavar='FILE', help="JSON or YAML settings file (nested or dotted keys, like a run's config.json)")
-    p.add_argument('--set', dest='overrides', action='append', default=[], metavar='KEY=VALUE',
-                   help='override one setting, e.g. --set train.epochs=10 --set adapter.kind=u (repeatable)')
-    p.add_argument('--device', help='auto (default: CUDA when available), cpu, cuda or cuda:N')
-    p.add_argument('--epochs', type=int, metavar='N', help='training epochs')
-    p.add_argument('--seed', type=int, metavar='N', help='random seed (same seed, same numbers on a CPU)')
-
 # %% ../../nbs/31_train.trainer.ipynb #37e2f486
 _TRAIN_EPILOG = """examples:
   mmdgpp train --protocol p1 --target W                 MMDG++ on C, P, S (synthetic); tested on W
@@ -510,18 +345,18 @@ def cli_train(p):
     p.description = textwrap.fill("Train a model on the source domains of a protocol task, validating on their val sets "
                      "after every epoch; then evaluate it on the unseen target.")
     add_config_args(p)
-    p.add_argument('--out', metavar='DIR', help='run folder (default: <runs_dir>/<model>-<protocol>-<target>-s<seed>)')
+    add_out_arg(p, 'run folder (default: <runs_dir>/<model>-<protocol>-<target>-s<seed>)')
     p.add_argument('--restart', action='store_true', help='start over even if the run folder holds a checkpoint')
     p.add_argument('--no-eval', action='store_true', help='do not evaluate on the target after training')
-    p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    add_progress_arg(p)
     def run(a):
         os.environ.setdefault('MPLBACKEND', 'Agg')
         cfg = config_from_args(a)
         check_task(cfg)
-        out = train(cfg, a.out, resume=not a.restart, progress=False if a.no_progress else None)
+        out = train(cfg, a.out, resume=not a.restart, progress=progress_of(a))
         if dist_env()[0] != 0: return
         _log.info(f'run folder: {out}')
         if not a.no_eval:
             from mmdgpp.eval.evaluate import evaluate
-            evaluate(out, device=cfg.train.device, progress=False if a.no_progress else None)
+            evaluate(out, device=cfg.train.device, progress=progress_of(a))
     return run
