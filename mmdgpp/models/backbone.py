@@ -4,25 +4,34 @@
 
 # %% ../../nbs/20_models.backbone.ipynb #5389bc6b
 from __future__ import annotations
-import hashlib, os, socket, contextlib, concurrent.futures as cf
+import hashlib, json, os, socket, contextlib, concurrent.futures as cf
 from pathlib import Path
 import torch
 from torch import nn
-from ..core import fail
+from ..core import fail, atomic_write_text, read_torch_file
 
 # %% auto #0
-__all__ = ['TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'list_architectures', 'hub_reachable', 'read_state_dict', 'load_weights',
-           'file_sha256', 'weights_dir', 'resolve_pretrained', 'shipped_weights', 'Backbone', 'check_weights',
-           'create_backbone']
+__all__ = ['TINY_ARCHITECTURES', 'TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'list_architectures', 'model_config_json',
+           'write_model_configs', 'hub_reachable', 'read_state_dict', 'load_weights', 'file_sha256', 'weights_dir',
+           'resolve_pretrained', 'shipped_weights', 'Backbone', 'check_weights', 'create_backbone']
 
 # %% ../../nbs/20_models.backbone.ipynb #41e712de
-TINY_CONFIGS = ('mmdg-tiny-64', 'mmdg-tiny-224')
+def _tiny_config(image_size: int, patch_size: int) -> dict:
+    "open_clip model config of a tiny CLIP: vision 64 wide × 2 layers, text 32 wide × 2 layers, CLIP's vocabulary."
+    return dict(embed_dim=64, quick_gelu=True,
+                vision_cfg=dict(image_size=image_size, layers=2, width=64, head_width=32, patch_size=patch_size),
+                text_cfg=dict(context_length=77, vocab_size=49408, width=32, heads=2, layers=2))
+
+TINY_ARCHITECTURES = {   # name -> open_clip model config; mmdgpp/model_configs/<name>.json is written from it
+    'mmdg-tiny-64': _tiny_config(64, 8),
+    'mmdg-tiny-224': _tiny_config(224, 16),
+}
+TINY_CONFIGS = tuple(TINY_ARCHITECTURES)   # their names
 
 def _open_clip():
     "Import open_clip (slow: it imports torchvision) and register the tiny configs once."
     import open_clip
-    d = _config_dir()
-    if 'mmdg-tiny-64' not in open_clip.list_models(): open_clip.add_model_config(d)
+    if not set(TINY_CONFIGS) <= set(open_clip.list_models()): open_clip.add_model_config(_config_dir())
     return open_clip
 
 def _config_dir() -> Path:
@@ -33,6 +42,21 @@ def list_architectures() -> list[str]:
     "Every ViT architecture name `create_backbone` accepts."
     oc = _open_clip()
     return [n for n in oc.list_models() if 'ViT' in n or n.startswith('mmdg-')]
+
+# %% ../../nbs/20_models.backbone.ipynb #4d254be8
+def model_config_json(cfg: dict) -> str:
+    "The text of an open_clip model-config file holding `cfg`."
+    return json.dumps(cfg, indent=4) + '\n'
+
+def write_model_configs(folder: str|Path|None=None, # default: the package's model_configs/
+                        configs: dict|None=None,     # {name: config}; default: TINY_ARCHITECTURES
+                        ) -> list[Path]:
+    "Write `<name>.json` for each config into `folder` where its text differs; the files written."
+    d, written = Path(folder) if folder else _config_dir(), []
+    for name, cfg in (configs or TINY_ARCHITECTURES).items():
+        p, text = d/f'{name}.json', model_config_json(cfg)
+        if not p.is_file() or p.read_text() != text: atomic_write_text(p, text); written.append(p)
+    return written
 
 # %% ../../nbs/20_models.backbone.ipynb #68c8a8d0
 def _truthy(v): return str(v).lower() in ('1', 'true', 'yes', 'on')
@@ -72,19 +96,10 @@ def _looks_like_path(s: str) -> bool:
 # %% ../../nbs/20_models.backbone.ipynb #a3c1768c
 def read_state_dict(path: str|Path) -> dict:
     "Read a state dict from a local file with `weights_only=True` (or safetensors)."
-    p = Path(path)
-    if not p.exists(): fail(f'checkpoint not found: {p}')
-    if p.is_dir(): fail(f'checkpoint path is a folder, not a file: {p}')
-    try:
-        if p.suffix == '.safetensors':
-            from safetensors.torch import load_file
-            sd = load_file(str(p))
-        else: sd = torch.load(p, map_location='cpu', weights_only=True)
-    except Exception as e:
-        fail(f'cannot read checkpoint {p}: {e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ""}')
+    sd = read_torch_file(path)    # path checks, weights_only=True, one-line errors
     if isinstance(sd, dict) and 'state_dict' in sd and isinstance(sd['state_dict'], dict): sd = sd['state_dict']
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        fail(f'checkpoint {p} does not hold a state dict of tensors')
+        fail(f'checkpoint {Path(path)} does not hold a state dict of tensors')
     return {k[7:] if k.startswith('module.') else k: v for k, v in sd.items()}
 
 def load_weights(model: nn.Module, path: str|Path, name: str=''):

@@ -95,13 +95,7 @@ def encode_token_embeddings(backbone,          # mmdgpp.models.backbone.Backbone
                             eot_index: torch.Tensor, # (T,) position of each sequence's end token (< L)
                             ) -> torch.Tensor:
     "Frozen text tower on token embeddings of any length up to the context length; features at the end token."
-    L = x.shape[1]
-    if L == backbone.context_length: return backbone.encode_text_embeddings(x, eot_index)
-    c = backbone.clip
-    x = x + c.positional_embedding[:L].to(x.dtype)
-    x = c.transformer(x, attn_mask=None if c.attn_mask is None else c.attn_mask[:L, :L])
-    x = c.ln_final(x)[torch.arange(x.shape[0], device=x.device), eot_index]
-    return c.text_projection(x) if isinstance(c.text_projection, nn.Linear) else x @ c.text_projection
+    return backbone.encode_text_embeddings(x, eot_index)   # slices the positions and the mask to L
 
 # %% ../../nbs/23_models.prompts.ipynb #ea810736
 class ClassPrompts(nn.Module):

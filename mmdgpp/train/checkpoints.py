@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from ..core import fail, atomic_path, seed_everything
+from ..core import fail, atomic_path, seed_everything, read_torch_file
 from ..config import ExperimentConfig
 
 # %% auto #0
@@ -111,16 +111,9 @@ def save_checkpoint(path: str|Path, payload: dict):
 
 def read_checkpoint(path: str|Path) -> dict:
     "Read a training checkpoint with `weights_only=True`; a missing, unreadable or foreign file is one clear error."
-    p = Path(path)
-    if not p.exists(): fail(f'checkpoint not found: {p}')
-    if p.is_dir(): fail(f'checkpoint path is a folder, not a file: {p}')
-    try: ck = torch.load(p, map_location='cpu', weights_only=True)
-    except Exception as e:
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-        why = next((l for l in lines if 'Unsupported global' in l), lines[0] if lines else '')
-        fail(f'cannot read checkpoint {p}: {e.__class__.__name__}: {why[:200]}')
+    ck = read_torch_file(path)    # path checks, weights_only=True, one-line errors
     if not isinstance(ck, dict) or ck.get('format') != CHECKPOINT_FORMAT:
-        fail(f'{p} is not an mmdgpp training checkpoint (no "{CHECKPOINT_FORMAT}" format tag); '
+        fail(f'{Path(path)} is not an mmdgpp training checkpoint (no "{CHECKPOINT_FORMAT}" format tag); '
              'checkpoints come from `mmdgpp train` (run/checkpoints/best.pt or last.pt)')
     return ck
 
