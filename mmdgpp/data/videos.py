@@ -17,6 +17,7 @@ __all__ = ['PRESETS', 'Preset', 'Video', 'plan_videos', 'video_params', 'video_f
 # %% ../../nbs/17_data.videos.ipynb #5bc48800
 @dataclass(frozen=True)
 class Preset:
+    "How big a synthetic benchmark is: image size, people and frames per split, attack videos per person."
     size: int          # image side in pixels
     subjects: tuple    # people per domain in (train, val, test)
     frames: tuple      # frames per video in (train, val, test)
