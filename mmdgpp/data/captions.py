@@ -7,7 +7,7 @@ from __future__ import annotations
 import io, math
 import numpy as np
 from ..core import fail
-from . import synth as _synth
+from . import scenes as _scenes
 
 # %% auto #0
 __all__ = ['CORPUS_KEY', 'SPLITS', 'KINDS', 'KIND_P', 'AGES', 'SKINS', 'HAIRS', 'EXPRESSIONS', 'PLACES', 'LIGHTS', 'SHOWN',
@@ -231,17 +231,17 @@ _HAIR_I = dict(black=0, brown=1, blond=3, grey=4)
 
 def person(a: dict, rng, n: int, env: dict) -> tuple[np.ndarray, dict, dict]:
     "Render the person of attributes `a` live in `env`: (rgb (3, n, n), identity, pose)."
-    idp, ps = _synth.identity(rng), _synth.pose(rng)
+    idp, ps = _scenes.identity(rng), _scenes.pose(rng)
     t = float(rng.uniform(*_SKIN_T[a['skin']]))
-    idp['skin'] = (_synth.SKIN_LIGHT + (_synth.SKIN_DARK - _synth.SKIN_LIGHT)*t).astype(np.float32)
+    idp['skin'] = (_scenes.SKIN_LIGHT + (_scenes.SKIN_DARK - _scenes.SKIN_LIGHT)*t).astype(np.float32)
     if a['hair'] == 'bald': idp['bald'] = True
-    else: idp['bald'], idp['hair'] = False, _synth.HAIR[_HAIR_I[a['hair']]]*float(rng.uniform(0.9, 1.1))
+    else: idp['bald'], idp['hair'] = False, _scenes.HAIR[_HAIR_I[a['hair']]]*float(rng.uniform(0.9, 1.1))
     e = a['expression']
     ps['mouth'] = {'neutral': 0.0, 'smiling': 0.22, 'eyes closed': 0.0, 'surprised': 0.4}[e]
     ps['eyes'] = 0.1 if e == 'eyes closed' else 1.0
     if a['age'] == 'child': ps['scale'] *= 0.8; idp['eye_w'] *= 1.2
     ps['scale'] *= float(rng.uniform(0.8, 1.0))
-    rgb = _synth.live_scene(idp, ps, n, env, rng, nir=False)['rgb']
+    rgb = _scenes.live_scene(idp, ps, n, env, rng, nir=False)['rgb']
     return _decorate(rgb, a, idp, ps, n), idp, ps
 
 def _face_point(ps, cu, cv):
@@ -325,7 +325,7 @@ def present(shown: str, photo: np.ndarray, scene_bg: np.ndarray, a: dict, rng, n
     if shown in ('paper-mask', 'plastic-mask', 'silicone-mask'):
         rgb_w, idp_w, ps_w = wearer
         X, Y = _grid(n)
-        f = _synth.face(dict(idp_w, bald=True), ps_w, n, None, ('face', 'eyes'), nir=False)
+        f = _scenes.face(dict(idp_w, bald=True), ps_w, n, None, ('face', 'eyes'), nir=False)
         M = f['parts']['face']
         M = M*(1 - np.clip(f['parts']['eyes']*1.5, 0, 1))
         shade = np.clip(rgb_w.mean(0)/max(float((rgb_w.mean(0)*M).sum()/(M.sum() + 1e-6)), 1e-3), 0.3, 1.6)
@@ -356,7 +356,7 @@ def camera(rgb: np.ndarray, rng) -> np.ndarray:
 
 # %% ../../nbs/13_data.captions.ipynb #e279bbaa
 def _env(a, rng, n):
-    env = _synth.environment(rng)
+    env = _scenes.environment(rng)
     env['bg'] = background(a['place'], rng, n)
     env['light_col'] = _c(_LIGHT_COL[a['light']])*_c(rng.uniform(0.95, 1.05, 3))
     return env
