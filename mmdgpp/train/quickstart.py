@@ -20,7 +20,7 @@ __all__ = ['QUICKSTART_PROFILES', 'NAMES', 'quickstart_config', 'quickstart', 'f
 
 # %% ../../nbs/32_train.quickstart.ipynb #c2ec4bf0
 QUICKSTART_PROFILES = dict(
-    cpu={'data.preset': 'small', 'data.batch_size': 32, 'train.epochs': 3, 'train.lr': 1e-3, 'train.warmup_frac': 0.1,
+    cpu={'data.preset': 'small', 'data.batch_size': 32, 'train.epochs': 3, 'train.lr': 1e-2, 'train.warmup_frac': 0.1,
          'train.weight_decay': 0.05, 'train.val_metric': 'auc'},
     gpu={'data.preset': 'small', 'data.batch_size': 32, 'train.epochs': 5, 'train.lr': 1e-3, 'train.warmup_frac': 0.1,
          'train.weight_decay': 0.05, 'train.val_metric': 'auc', 'backbone.precision': 'fp32'},
