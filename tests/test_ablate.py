@@ -251,7 +251,7 @@ def test_templates_and_grids_are_well_formed():
         assert 'study_config(' in src(code[i + 1])                # the next cell builds and checks the config
         assert 'save_results(' in src(code[-1])                   # the last cell records the results
         assert not any(c.get('outputs') for c in code)            # committed clean
-    counts = dict(quick=16, evidence_p1=96, paper_p1=120, paper_p2=72, paper_p3=36)
+    counts = dict(quick=16, evidence_p1=84, heldout_p1=60, paper_p1=120, paper_p2=72, paper_p3=36)
     for name, n in counts.items():
         g = load_grid(ABL/'grids'/f'{name}.yaml')
         runs = expand(g)                                          # every name and value checked against the template
