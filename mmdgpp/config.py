@@ -34,11 +34,12 @@ class AdapterConfig:
     pairs: str = 'all'            # all (six directed pairs, MMDG++) | rgb_hub (RGB<->D, RGB<->IR, MMDG)
     rate: float = 2.5             # r in c = exp(-r u)
     num_samples: int = 50         # K, samples of the probabilistic query (u++)
-    logvar_init: float = -3.0     # u++: initial log-variance of the query (bias; weights start at 0): u ~ e^-3, c ~ 0.88
+    logvar_init: float|str = -3.0 # u++: initial log-variance head of the query: a number (its bias; weights 0): -3 -> u ~ e^-3, c ~ 0.88 | 'reference' (default nn.Linear init, no bias)
     mc_samples: int = 20          # Monte-Carlo dropout samples (u)
     mc_p: float = 0.3             # Monte-Carlo dropout probability (u)
     cdc_theta: float = 0.5        # central-difference convolution theta
     token_selection: bool = True  # u++: choose per token between partner and own-modality query
+    certainty_source: str = 'learned'  # learned | oracle (c = 0 on the tokens of a modality flagged in batch['corrupt'], else 1; synthetic data only) | fixed (c = 1, every module kept): the controls
 
 @dataclass
 class PromptConfig:
@@ -133,6 +134,11 @@ def flat_dict(d: dict, prefix: str='') -> dict:
     return out
 
 def _coerce(key, typ, v):
+    if set(getattr(typ, '__args__', ())) == {float, str}:   # a number or a word (adapter.logvar_init: -3 | reference)
+        if isinstance(v, str):
+            try: return float(v)
+            except ValueError: return v
+        return _coerce(key, float, v)
     typ = typ if isinstance(typ, type) else {'str': str, 'int': int, 'float': float, 'bool': bool}.get(str(typ), str)
     if typ is bool:
         if isinstance(v, bool): return v

@@ -183,7 +183,9 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     kw = dict(batch_size=2 * cfg.data.batch_size, device=dev, precision=cfg.backbone.precision, num_workers=cfg.data.num_workers,
               progress=progress)
     from mmdgpp.eval.metrics import compute_metrics
-    test = predict(model, data.test, desc=f'{task.name} test', **kw)
+    from mmdgpp.models.certainty import CertaintyMeter
+    meter = CertaintyMeter()
+    test = predict(model, data.test, desc=f'{task.name} test', observe=meter.update, **kw)
     val = predict(model, src_data.val, desc='source val', **kw)
     m = task_metrics(test, val)
     scores_path = write_scores(out/f'scores-{task.name}.csv', test)
@@ -203,7 +205,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
                metrics=m['video'], frame_level=m['frame'], bootstrap=m['bootstrap'], scores=str(scores_path),
                source_val=scalar_metrics(
                    compute_metrics(val['scores'], val['labels'], val['attacks'], val['videos'], threshold='test-eer')),
-               figures={k: str(v) for k, v in figs.items()},
+               figures={k: str(v) for k, v in figs.items()}, certainty=meter.result(),
                seconds=round(time.time() - t0, 2))
     path = out/f'results-{task.name}.json'
     atomic_write_json(path, res)

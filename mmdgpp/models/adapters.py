@@ -13,7 +13,7 @@ from ..config import AdapterConfig
 from ..registry import ADAPTERS
 
 # %% auto #0
-__all__ = ['certainty', 'certainty_attention', 'CentralDifferenceConv', 'sample_mean_var', 'MCDropoutQuery',
+__all__ = ['CERTAINTY_SOURCES', 'certainty', 'certainty_attention', 'CentralDifferenceConv', 'sample_mean_var', 'MCDropoutQuery',
            'gaussian_sample_stats', 'ProbabilisticQuery', 'QuickGELU', 'UncertaintyAdapter', 'UAdapter', 'UAdapterPP']
 
 # %% ../../nbs/22_models.adapters.ipynb #104dae61
@@ -78,6 +78,10 @@ class MCDropoutQuery(nn.Module):
         return self.proj(keep.mean(0) * h), u
 
 # %% ../../nbs/22_models.adapters.ipynb #05429650
+def _check_logvar_init(v):
+    if isinstance(v, bool) or not (v == 'reference' or isinstance(v, (int, float)) and math.isfinite(v)):
+        fail(f"adapter.logvar_init must be 'reference' or a finite number, got {v!r}")
+
 def gaussian_sample_stats(shape: tuple,  # shape of one sample
                           samples: int,  # K, the number of standard-normal draws summarised
                           device=None,
@@ -92,11 +96,13 @@ def gaussian_sample_stats(shape: tuple,  # shape of one sample
 class ProbabilisticQuery(nn.Module):
     "Reparameterised probabilistic query: a mean and a log-variance head, K samples (U-Adapter++, MMDG++)."
     def __init__(self, dim: int, samples: int=50, uncertainty: bool=True,
-                 logvar_init: float=-3.0):   # initial log-variance s (the head's bias; its weights start at zero)
+                 logvar_init: float|str=-3.0):   # a number: the head's bias, its weights start at zero | 'reference': default init, no bias
         super().__init__()
+        _check_logvar_init(logvar_init)
         self.proj, self.mu, self.samples = nn.Linear(dim, dim), nn.Linear(dim, dim), int(samples)
-        self.logvar = nn.Linear(dim, dim) if uncertainty else None   # no uncertainty: a plain query
-        if self.logvar is not None:
+        ref = logvar_init == 'reference'
+        self.logvar = nn.Linear(dim, dim, bias=not ref) if uncertainty else None   # no uncertainty: a plain query
+        if self.logvar is not None and not ref:
             nn.init.zeros_(self.logvar.weight); nn.init.constant_(self.logvar.bias, float(logvar_init))
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,6 +121,8 @@ class QuickGELU(nn.Module):
     "CLIP's activation x·σ(1.702x), the fast form of GELU."
     def forward(self, x: torch.Tensor) -> torch.Tensor: return x * torch.sigmoid(1.702 * x)
 
+CERTAINTY_SOURCES = ('learned', 'oracle', 'fixed')   # where c comes from: the estimate | the corruption flags | 1
+
 def _check_config(width, cfg, grid_size):
     if not isinstance(cfg, AdapterConfig): fail(f'adapter config must be an AdapterConfig, got {type(cfg).__name__}')
     if int(width) < 1: fail(f'adapter width must be positive, got {width}')
@@ -124,6 +132,9 @@ def _check_config(width, cfg, grid_size):
     if cfg.kind == 'u' and not 0 <= cfg.mc_p < 1: fail(f'adapter.mc_p must be in [0, 1), got {cfg.mc_p}')
     if cfg.kind == 'u' and cfg.mc_samples < 2: fail(f'adapter.mc_samples must be at least 2, got {cfg.mc_samples}')
     if cfg.kind == 'u++' and cfg.num_samples < 2: fail(f'adapter.num_samples must be at least 2, got {cfg.num_samples}')
+    if cfg.certainty_source not in CERTAINTY_SOURCES:
+        fail(f'adapter.certainty_source must be one of {", ".join(CERTAINTY_SOURCES)}, got {cfg.certainty_source!r}')
+    _check_logvar_init(cfg.logvar_init)
 
 # %% ../../nbs/22_models.adapters.ipynb #24917fa7
 class UncertaintyAdapter(nn.Module):
@@ -133,6 +144,7 @@ class UncertaintyAdapter(nn.Module):
         _check_config(width, cfg, grid_size)
         d = cfg.dim
         self.width, self.grid_size, self.rate = int(width), tuple(int(g) for g in grid_size), float(cfg.rate)
+        self.source = cfg.certainty_source
         self.down, self.act, self.norm = nn.Linear(width, d), QuickGELU(), nn.LayerNorm(d)
         self.key, self.value, self.out = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
         self.cdc = CentralDifferenceConv(d, self.grid_size, cfg.cdc_theta)
@@ -140,24 +152,39 @@ class UncertaintyAdapter(nn.Module):
         nn.init.zeros_(self.up.weight); nn.init.zeros_(self.up.bias)      # exact no-op at initialisation
 
     def bottleneck(self, x): return self.norm(self.act(self.down(x)))
-    def certainty(self, u): return certainty(u, self.rate)
+    def certainty(self, u, corrupt=None):   # corrupt: (B,) bool, the query tokens' modality flagged corrupted
+        "c = exp(-r·u) ('learned'); 1 ('fixed'); 0 on every token of a frame flagged corrupt, else 1 ('oracle')."
+        if self.source == 'learned': return certainty(u, self.rate)
+        if self.source == 'fixed' or corrupt is None: return torch.ones_like(u)
+        return (~corrupt)[:, None].to(u.dtype).expand_as(u)
 
-    def _check(self, own, partner, own_present, partner_present):
+    def _check(self, own, partner, own_present, partner_present, own_corrupt=None, partner_corrupt=None):
         L = 1 + self.grid_size[0] * self.grid_size[1]
         if own.ndim != 3 or own.shape != partner.shape: fail(f'adapter inputs must both be (B, L, W); got {tuple(own.shape)} and {tuple(partner.shape)}')
         if own.shape[1:] != (L, self.width):
             fail(f'adapter expects (B, {L}, {self.width}) tokens (class token + grid {self.grid_size[0]}x{self.grid_size[1]}, width {self.width}), got {tuple(own.shape)}')
-        for n, m in (('own_present', own_present), ('partner_present', partner_present)):
+        for n, m in (('own_present', own_present), ('partner_present', partner_present),
+                     ('own_corrupt', own_corrupt), ('partner_corrupt', partner_corrupt)):
+            if m is None: continue
             if m.dtype != torch.bool or m.shape != own.shape[:1]: fail(f'{n} must be a bool tensor of shape ({own.shape[0]},), got {m.dtype} {tuple(m.shape)}')
 
-    def forward(self, own: torch.Tensor, partner: torch.Tensor, own_present: torch.Tensor, partner_present: torch.Tensor):
+    def forward(self, own: torch.Tensor, partner: torch.Tensor, own_present: torch.Tensor, partner_present: torch.Tensor,
+                own_corrupt: torch.Tensor|None=None,      # (B,) bool: own modality known corrupted (read by 'oracle')
+                partner_corrupt: torch.Tensor|None=None,  # (B,) bool: partner known corrupted
+                ):
         "Adapter output (B, L, W) to add to the own stream, and a dict of per-token certainty maps (B, L)."
-        self._check(own, partner, own_present, partner_present)
+        self._check(own, partner, own_present, partner_present, own_corrupt, partner_corrupt)
+        known = None
+        if own_corrupt is not None or partner_corrupt is not None:
+            no = own_present.new_zeros(own_present.shape)
+            oc = no if own_corrupt is None else own_corrupt
+            pc = torch.where(partner_present, no if partner_corrupt is None else partner_corrupt, oc)  # self-attention: own flags
+            known = (oc, pc)
         op, pp = own_present[:, None, None], partner_present[:, None, None]
         own = torch.where(op, own, own.new_zeros(()))                  # a missing modality's values never enter
         partner = torch.where(pp, partner, own)                         # partner missing -> self-attention
         h_own, h_partner = self.bottleneck(own), self.bottleneck(partner)
-        q, c, info = self.queries(h_own, h_partner)
+        q, c, info = self.queries(h_own, h_partner, known)
         y = h_own + self.out(certainty_attention(q, self.key(h_own), self.value(h_own), c))
         delta = self.up(self.act(self.cdc(y)))
         delta = torch.where(op, delta, delta.new_zeros(()))             # own missing -> zero output
@@ -174,9 +201,9 @@ class UAdapter(UncertaintyAdapter):
         super().__init__(width, cfg, grid_size)
         self.query = MCDropoutQuery(cfg.dim, cfg.mc_samples, cfg.mc_p, cfg.uncertainty)
 
-    def queries(self, h_own, h_partner):
+    def queries(self, h_own, h_partner, known=None):   # known: (own, partner) corrupt flags (B,) or None
         q, u = self.query(h_partner)
-        c = self.certainty(u)
+        c = self.certainty(u, None if known is None else known[1])
         return q, c, {'c_partner': c}
 
 # %% ../../nbs/22_models.adapters.ipynb #f15f8a2c
@@ -189,13 +216,18 @@ class UAdapterPP(UncertaintyAdapter):
         self.q_partner = ProbabilisticQuery(cfg.dim, cfg.num_samples, cfg.uncertainty, cfg.logvar_init)
         self.q_own = ProbabilisticQuery(cfg.dim, cfg.num_samples, True, cfg.logvar_init) if self.select else None
 
-    def queries(self, h_own, h_partner):
+    def queries(self, h_own, h_partner, known=None):   # known: (own, partner) corrupt flags (B,) or None
+        oc, pc = (None, None) if known is None else known
         q_p, u_p = self.q_partner(h_partner)
-        c_p = self.certainty(u_p)
+        c_p = self.certainty(u_p, pc)
         if not self.select: return q_p, c_p, {'c_partner': c_p}
         q_o, u_o = self.q_own(h_own)
-        c_o = self.certainty(u_o)
-        p = torch.sigmoid(self.rate * (u_o - u_p))                    # = c_p / (c_p + c_o)
-        pick = torch.rand_like(p) < p if self.training else u_p <= u_o
+        c_o = self.certainty(u_o, oc)
+        if self.source == 'learned':
+            p, best = torch.sigmoid(self.rate * (u_o - u_p)), u_p <= u_o   # = c_p / (c_p + c_o)
+        else:                                                           # given certainties; 0/0 -> a coin flip
+            tot = c_p + c_o
+            p, best = torch.where(tot > 0, c_p / tot.clamp(min=1e-12), 0.5), c_p >= c_o
+        pick = torch.rand_like(p) < p if self.training else best
         q = torch.where(pick[..., None], q_p, q_o)
         return q, torch.where(pick, c_p, c_o), {'c_partner': c_p, 'c_own': c_o, 'p_partner': p, 'from_partner': pick}

@@ -61,6 +61,7 @@ class CrossModalAdapters(nn.Module):
     def forward(self, layer: int,                # block index
                 h: torch.Tensor,                 # LN-2 outputs (M, B, L, W)
                 present: torch.Tensor,           # (B, M) bool
+                corrupt: torch.Tensor|None=None, # (B, M) bool, known corrupted (read by certainty_source='oracle')
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         "Cross-modal terms (M, B, L, W) and {m: per-token certainty (B, L)} (zero where m is missing)."
         M, B, L, W = h.shape
@@ -69,8 +70,9 @@ class CrossModalAdapters(nn.Module):
             ps = [self.modalities.index(o) for o in self.partners[m]]
             if not ps: deltas.append(torch.zeros_like(h[i])); continue
             k = len(ps)
+            flags = {} if corrupt is None else dict(own_corrupt=corrupt[:, i].repeat(k), partner_corrupt=corrupt[:, ps].T.flatten())
             d, info = self.layers[layer][m](h[i].repeat(k, 1, 1), h[ps].flatten(0, 1),
-                                            present[:, i].repeat(k), present[:, ps].T.flatten())
+                                            present[:, i].repeat(k), present[:, ps].T.flatten(), **flags)
             deltas.append(d.view(k, B, L, W).sum(0))
             c_used.append(info['certainty'].detach().view(k, B, L))
             c_part.append(info.get('c_partner', info['certainty']).detach().view(k, B, L))
@@ -104,6 +106,8 @@ class MMDGPP(nn.Module):
                  ):
         super().__init__()
         self.cfg, self.num_domains, self.modalities = cfg, num_domains, tuple(modalities)
+        if cfg.adapter.certainty_source == 'oracle' and cfg.data.source == 'real':
+            fail("adapter.certainty_source=oracle needs the corruption flags of synthetic data; data.source=real has none")
         self.streams = ModalityStreams(backbone, self.modalities, cfg.backbone.train_tokens)
         factory = adapter_factory or _component(ADAPTERS, cfg.adapter.kind, 'mmdgpp.models.adapters', 'adapter.kind')
         self.adapters = None if factory is None else CrossModalAdapters(
@@ -150,9 +154,11 @@ def forward(self: MMDGPP, batch: dict) -> dict:
     B, M = ref.shape[0], len(self.modalities)
     present = batch.get('present')
     present = torch.ones(B, M, dtype=torch.bool, device=ref.device) if present is None else present.to(ref.device).bool()
+    corrupt = batch.get('corrupt')       # (B, M) bool; absent: nothing is known corrupted
+    corrupt = None if corrupt is None or self.cfg.adapter.certainty_source != 'oracle' else corrupt.to(ref.device).bool()
     token_c = []
     def cross(layer, h, present):
-        delta, cert = self.adapters(layer, h, present)
+        delta, cert = self.adapters(layer, h, present, corrupt)
         token_c.append(cert)
         return delta
     feats = self.streams({m: batch.get(m) for m in self.modalities if m in batch}, present,

@@ -155,7 +155,9 @@ def _fixed_rng(device, seed: int=0):
 
 @torch.no_grad()
 def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', precision: str='fp32', num_workers: int=0,
-            progress: bool=False, desc: str='predict') -> dict:
+            progress: bool=False, desc: str='predict',
+            observe=None,                  # called as observe(output, batch) after each batch (e.g. a CertaintyMeter's update)
+            ) -> dict:
     "Frame-level live scores of `model` on `dataset`: scores, labels, videos, attacks, domains."
     from tqdm.auto import tqdm
     was = model.training; model.eval()
@@ -165,7 +167,9 @@ def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', precisi
         with _fixed_rng(device):
             for b in tqdm(loader, desc=desc, leave=False, disable=not progress):
                 bd = to_device(b, device)
-                with _autocast(device, precision): logits = model(bd)['logits']
+                with _autocast(device, precision): o = model(bd)
+                logits = o['logits']
+                if observe is not None: observe(o, bd)
                 out['scores'].append(logits.float().softmax(-1)[:, 1].cpu())
                 out['labels'].append(b['label']); out['domains'].append(b['domain'])
                 out['videos'] += list(b['video']); out['attacks'] += list(b['attack'])

@@ -14,6 +14,7 @@ from ..core import MMDGError, fail, resolve_device
 import logging
 _log = logging.getLogger('mmdgpp.train.trainer')     # epoch lines and notes (INFO); `--quiet` hides them
 from ..config import ExperimentConfig, MODALITIES, to_dict, save_config
+from ..models.certainty import certainty_sums, certainty_readout, certainty_columns
 from .checkpoints import (   # what training shares with evaluation (33_train.checkpoints)
     seed_all, check_task, trainable_state, load_trainable_state, frozen_fingerprint, check_fingerprint,
     save_checkpoint, read_checkpoint, build_model_and_data, _autocast, to_device, predict, scalar_metrics)
@@ -136,6 +137,8 @@ def train_step(model, batch: dict, opt, sched, cfg: ExperimentConfig, device='cp
     res.update(diag)
     res['loss_total'] = sum(res[f'loss_{n}'] for n in names)
     res['lr'] = lr
+    cert = certainty_sums(out, batch)                     # the epoch's certainty read-out (models.certainty)
+    if cert: res['_certainty'] = cert
     return res
 
 # %% ../../nbs/31_train.trainer.ipynb #a725c9d5
@@ -282,6 +285,7 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
                 vals = train_step(model, to_device(batch, device), opt, sched, cfg, device, slot, where, world)
                 st['step'] += 1; st['batch'] += 1; st['last_lr'] = vals.pop('lr')
                 sums = st['sums']
+                for k, v in vals.pop('_certainty', {}).items(): sums[f'_cert.{k}'] = sums.get(f'_cert.{k}', 0.0) + v
                 for k, v in vals.items(): sums[k] = sums.get(k, 0.0) + v
                 sums['_n'] = sums.get('_n', 0) + 1
                 bbar.update(1); bbar.set_postfix(loss=f'{vals["loss_total"]:.3f}')
@@ -297,7 +301,9 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
                 import torch.distributed as dist
                 keys = list(sums); t = torch.tensor([sums[k] for k in keys] + [n], dtype=torch.float64, device=device)
                 dist.all_reduce(t); sums, n = dict(zip(keys, t[:-1].tolist())), t[-1].item()
-            row = dict(epoch=ep + 1, step=st['step'], lr=st['last_lr'], **{k: v / max(n, 1) for k, v in sums.items()})
+            cert = {k[6:]: sums.pop(k) for k in [k for k in sums if k.startswith('_cert.')]}
+            row = dict(epoch=ep + 1, step=st['step'], lr=st['last_lr'], **{k: v / max(n, 1) for k, v in sums.items()},
+                       **certainty_columns(certainty_readout(cert)))
             improved = False
             if main:
                 val = validate(model, data.val, cfg, device)
