@@ -22,13 +22,15 @@ __all__ = ['MARKER', 'FORMAT_VERSION', 'frame_conditions', 'render_conditions', 
            'scene_print', 'scene_replay', 'scene_3d_mask', 'scene_silicone_mask', 'scene_paper_glasses',
            'scene_print_cut', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES', 'CUES', 'CUE_RATES', 'Domain', 'DOMAINS',
            'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera', 'Preset', 'PRESETS', 'Video', 'plan_videos',
-           'video_params', 'video_folder', 'frame_paths', 'Knobs', 'NO_KNOBS', 'RENDERS', 'make_knobs']
+           'video_params', 'video_folder', 'frame_paths', 'FAIL_MODALITIES', 'failure_rates', 'look_rates', 'Knobs',
+           'NO_KNOBS', 'RENDERS', 'make_knobs']
 
 # %% ../../nbs/12_data.synth.ipynb #063b6bff
 from .scenes import (SKIN_LIGHT, SKIN_DARK, HAIR, IRIS, identity, pose, jitter, face, environment, live_scene,
     printed, paper, scene_live, scene_print, scene_replay, scene_3d_mask, scene_silicone_mask, scene_paper_glasses,
     scene_print_cut, CUTS, CUT_ATTACKS, ATTACKS, SCENES)
 from .cameras import CUES, CUE_RATES, Domain, DOMAINS, session_bias, rgb_camera, depth_camera, ir_camera
+from .cameras import FAIL_MODALITIES, failure_rates, look_rates
 from .videos import Preset, PRESETS, Video, plan_videos, video_params, video_folder, frame_paths
 from .videos import Knobs, NO_KNOBS, RENDERS, make_knobs
 from .videos import _seq        # the per-video seed material, for the frames rendered here
@@ -37,7 +39,7 @@ _all_ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'identity', 'pose', 'jitter'
          'scene_paper_glasses', 'scene_print_cut', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES',
          'CUES', 'CUE_RATES', 'Domain', 'DOMAINS', 'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera',
          'Preset', 'PRESETS', 'Video', 'plan_videos', 'video_params', 'video_folder', 'frame_paths',
-         'Knobs', 'NO_KNOBS', 'RENDERS', 'make_knobs']   # re-exported
+         'FAIL_MODALITIES', 'failure_rates', 'look_rates', 'Knobs', 'NO_KNOBS', 'RENDERS', 'make_knobs']   # re-exported
 
 # %% ../../nbs/12_data.synth.ipynb #36848314
 def frame_conditions(v: Video, frame: int, seed: int=0, knobs: Knobs|None=None) -> dict:
