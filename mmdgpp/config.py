@@ -11,9 +11,9 @@ from typing import Any, get_type_hints
 from .core import fail
 
 # %% auto #0
-__all__ = ['MODALITIES', 'RANGES', 'PRECISIONS', 'BackboneConfig', 'AdapterConfig', 'PromptConfig', 'ReGradConfig', 'DataConfig',
-           'TrainConfig', 'ExperimentConfig', 'check_value', 'to_dict', 'flat_dict', 'from_dict', 'override',
-           'parse_overrides', 'load_config', 'save_config']
+__all__ = ['MODALITIES', 'RANGES', 'RATE_KNOBS', 'KNOB_CHOICES', 'SYNTH_KNOBS', 'PRECISIONS', 'BackboneConfig', 'AdapterConfig',
+           'PromptConfig', 'ReGradConfig', 'DataConfig', 'TrainConfig', 'ExperimentConfig', 'check_value', 'check_data',
+           'to_dict', 'flat_dict', 'from_dict', 'override', 'parse_overrides', 'load_config', 'save_config']
 
 # %% ../nbs/01_config.ipynb #db64bdd7
 MODALITIES = ('rgb', 'depth', 'ir')  # always in this order
@@ -70,6 +70,14 @@ class DataConfig:
     batch_size: int = 32
     num_workers: int = 0
     max_per_split: int = 0        # 0 = all; else a deterministic subsample per dataset and split
+    fail_sources: float = -1.0    # synthetic: -1 = the domains' own failure rates; else P(a source frame has its failure)
+    fail_target: float = -1.0     # synthetic: -1 = the domains' own rates; else P(a frame of the target(s) has its failure)
+    fail_modalities: str = 'depth+ir'  # failures the two rates set: depth+ir | depth (dropout) | ir (flare); the other keeps its rate
+    look_strength: float = -1.0   # synthetic: -1 = the looks' table; 0 = looks independent of the label ... 1 = perfect shortcut
+    look_reverse: bool = True     # synthetic: the target reverses its look (False: same correlation as in the sources)
+    test_subjects: int = 0        # synthetic: persons per domain in the test split, 3 videos each (0 = the preset's)
+    paired: bool = False          # synthetic: also render every test list clean and corrupted (X-test-clean/-corrupt.txt)
+    test_render: str = ''         # which test list evaluation reads: '' (as drawn) | clean | corrupt (needs paired)
 
 @dataclass
 class TrainConfig:
@@ -100,7 +108,7 @@ RANGES = {  # dotted key -> allowed interval
     'train.warmup_frac': '[0, 1)',     'train.seed': '[0, 4294967295]',     'train.max_steps_per_epoch': '[0, inf)',
     'train.grad_clip': '[0, inf)',     'train.checkpoint_every': '[0, inf)',
     'data.seed': '[0, 4294967295]',    'data.batch_size': '[1, inf)',       'data.num_workers': '[0, inf)',
-    'data.max_per_split': '[0, inf)',
+    'data.max_per_split': '[0, inf)',  'data.test_subjects': '[0, 10000]',
     'adapter.dim': '[1, inf)',         'adapter.rate': '(0, inf)',          'adapter.num_samples': '[1, inf)',
     'adapter.mc_samples': '[1, inf)',  'adapter.mc_p': '[0, 1)',            'adapter.cdc_theta': '[0, 1]',
     'prompts.n_ctx': '[1, inf)',       'prompts.weight': '[0, inf)',
@@ -119,6 +127,25 @@ def check_value(key: str, v):
     ok = math.isfinite(v) and (v >= lo if lo_in else v > lo) and (v <= hi if hi_in else v < hi)
     if not ok: fail(f'config key "{key}" must be in {spec}, got {v!r}')
     return v
+
+# %% ../nbs/01_config.ipynb #2cea12d8
+RATE_KNOBS = ('fail_sources', 'fail_target', 'look_strength')      # -1 or a probability in [0, 1]
+KNOB_CHOICES = dict(fail_modalities=('depth+ir', 'depth', 'ir'), test_render=('', 'clean', 'corrupt'))
+SYNTH_KNOBS = (*RATE_KNOBS, 'fail_modalities', 'look_reverse', 'test_subjects', 'paired', 'test_render')
+
+def check_data(dc: DataConfig) -> DataConfig:
+    "`dc` if its synthetic-benchmark knobs are valid and fit its source; otherwise one clear error."
+    for k in RATE_KNOBS:
+        v = getattr(dc, k)
+        if v != -1 and not 0 <= v <= 1: fail(f'config key "data.{k}" must be -1 (the default) or in [0, 1], got {v!r}')
+    for k, ok in KNOB_CHOICES.items():
+        if getattr(dc, k) not in ok: fail(f'config key "data.{k}" must be one of {ok}, got {getattr(dc, k)!r}')
+    if dc.test_render and not dc.paired:
+        fail(f'data.test_render={dc.test_render} needs data.paired=true (the clean and corrupted renders of the test lists)')
+    set_ = [k for k in SYNTH_KNOBS if getattr(dc, k) != getattr(DataConfig, k)]
+    if dc.source == 'real' and set_:
+        fail(f'data.{set_[0]} is a synthetic-benchmark knob and cannot be used with data.source=real')
+    return dc
 
 # %% ../nbs/01_config.ipynb #6a11ec66
 def to_dict(cfg) -> dict:
@@ -198,6 +225,7 @@ def from_dict(d: dict, base: ExperimentConfig|None=None) -> ExperimentConfig:
         cfg.backbone.precision = 'bf16'
     if cfg.backbone.precision not in PRECISIONS:
         fail(f'backbone.precision must be one of {", ".join(PRECISIONS)}, got {cfg.backbone.precision!r}')
+    check_data(cfg.data)
     return cfg
 
 def override(cfg: ExperimentConfig, **kv) -> ExperimentConfig:

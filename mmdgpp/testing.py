@@ -17,13 +17,15 @@ def make_batch(B: int,                # samples
                seed: int=0,           # seed of the images' own generator; torch's global generator is left alone
                present=None,          # (B, 3) bool modality mask; None = every modality present
                num_domains: int=3,    # sample i belongs to source domain i mod num_domains
+               corrupt=None,          # (B, 3) bool: modalities known to be corrupted; None = none
                ) -> dict:
-    "A batch dict: standard-normal images per modality, `present`, labels alternating spoof/live, cycling domains."
+    "A batch dict: standard-normal images per modality, `present`, labels alternating spoof/live, cycling domains, `corrupt`."
     g = torch.Generator().manual_seed(seed)
     b = {m: torch.randn(B, 3, size, size, generator=g) for m in MODALITIES}
     b['present'] = torch.ones(B, 3, dtype=torch.bool) if present is None else torch.as_tensor(present, dtype=torch.bool)
     b['label'] = torch.arange(B) % 2
     b['domain'] = torch.arange(B) % num_domains
+    b['corrupt'] = torch.zeros(B, 3, dtype=torch.bool) if corrupt is None else torch.as_tensor(corrupt, dtype=torch.bool)
     return b
 
 # %% ../nbs/07_testing.ipynb #4cda772a

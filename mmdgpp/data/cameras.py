@@ -7,10 +7,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 import numpy as np
+from ..core import fail
 from .scenes import CUT_ATTACKS, _blur, _gauss, _grid, _resample, _rgb, _u8
 
 # %% auto #0
-__all__ = ['CUES', 'CUE_RATES', 'DOMAINS', 'Domain', 'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera']
+__all__ = ['CUES', 'CUE_RATES', 'DOMAINS', 'FAIL_MODALITIES', 'Domain', 'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera',
+           'failure_rates', 'look_rates']
 
 # %% ../../nbs/16_data.cameras.ipynb #edaa0e12
 CUES = ('cool-lamp', 'vignette', 'flicker', 'haze')   # the four attack-session looks (RGB only); look k fails in DATASETS[k]
@@ -123,3 +125,39 @@ def ir_camera(ir, dom: Domain, n, rng, gain=1.0, flare=False):
             x = x + a*_gauss(X, Y, cx, cy, sx, sy)
     x = np.clip(_blur(x, dom.ir_blur*n/64), 0, 1)
     return _u8(x + dom.ir_noise*rng.standard_normal((n, n), np.float32))
+
+# %% ../../nbs/16_data.cameras.ipynb #22b2aa26
+FAIL_MODALITIES = {'depth+ir': (True, True), 'depth': (True, False), 'ir': (False, True)}   # sets (dropout, flare)?
+
+def _rate(key, v) -> float:
+    if v != -1 and not 0 <= v <= 1: fail(f'{key} must be -1 (the default) or in [0, 1], got {v!r}')
+    return float(v)
+
+def failure_rates(fail_sources: float=-1,           # -1: the domains' own; else P(a source frame has its failure)
+                  fail_target: float=-1,            # the same for the target domain(s)
+                  fail_modalities: str='depth+ir',  # the failures these rates set: depth+ir | depth | ir
+                  targets=(),                       # the target domain letters of the protocol's task
+                 ) -> dict:
+    "{domain: (P(depth dropout), P(IR flare))} of a frame: the domains' own rates with the knobs applied."
+    if fail_modalities not in FAIL_MODALITIES: fail(f'fail_modalities must be one of {tuple(FAIL_MODALITIES)}, got {fail_modalities!r}')
+    src, tgt = _rate('fail_sources', fail_sources), _rate('fail_target', fail_target)
+    out = {}
+    for d, dom in DOMAINS.items():
+        p = tgt if d in targets else src
+        out[d] = tuple(own if p < 0 or not on else p for own, on in zip((dom.depth_dropout, dom.ir_flare), FAIL_MODALITIES[fail_modalities]))
+    return out
+
+def look_rates(look_strength: float=-1,   # -1: `CUE_RATES`; else s in [0, 1]: (1 + s)/2 where the look marks attacks
+               look_reverse: bool=True,   # the target(s) reverse their own look (False: the sources' correlation)
+               targets=(),                # the target domain letters of the protocol's task
+              ) -> dict:
+    "{domain: ((P(look k | live), P(look k | spoof)) for each look k)}: look k reversed in `DATASETS[k]`, in a target only if `look_reverse`."
+    s, out = _rate('look_strength', look_strength), {}
+    for d, dom in DOMAINS.items():
+        rows = []
+        for k in range(len(CUES)):
+            rev = k == dom.cue and (look_reverse or d not in targets)
+            p = CUE_RATES['failing' if rev else 'usual'] if s < 0 else ((1 - s)/2, (1 + s)/2)[::-1 if rev else 1]
+            rows.append(tuple(p))
+        out[d] = tuple(rows)
+    return out

@@ -13,11 +13,11 @@ import torch
 import torch.nn.functional as F
 from ..core import MMDGError, fail, load_settings
 from ..config import MODALITIES
-from .splits import Record, Task, get_task, load_benchmark, task_records
+from .splits import Record, Task, get_task, load_benchmark, read_split, task_records
 
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_NPZ_KEYS', 'resolve_path', 'to_unit_hwc', 'read_image', 'FASDataset', 'subsample',
-           'DataBundle', 'build_data']
+           'DataBundle', 'corruption_flags', 'build_data']
 
 # %% ../../nbs/11_data.datasets.ipynb #c00375e2
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -75,8 +75,9 @@ class FASDataset(torch.utils.data.Dataset):
                  npz_keys: dict|None=None,          # modality -> key in a PADISI .npz (None: absent)
                  skip_missing: bool=False,          # drop samples with missing files (warn) instead of failing
                  train: bool=False,                 # training-time augmentation (joint horizontal flip)
-                 flip_p: float=0.5):                # probability of the flip when `train`
-        self.root, self.train, self.flip_p = Path(root), train, flip_p
+                 flip_p: float=0.5,                 # probability of the flip when `train`
+                 corrupt: dict|None=None):          # sample (.npz or RGB path) -> (rgb, depth, ir) known corrupted; else all False
+        self.root, self.train, self.flip_p, self.corrupt = Path(root), train, flip_p, corrupt or {}
         hw = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
         if len(hw) != 2 or min(hw) < 1: fail(f'image_size must be a positive int or (H, W), got {image_size!r}')
         self.image_size = tuple(int(x) for x in hw)
@@ -146,6 +147,7 @@ class FASDataset(torch.utils.data.Dataset):
         item['present'] = torch.tensor(present)
         item['label'] = torch.tensor(r.label, dtype=torch.long)
         item['domain'] = torch.tensor(self.domains.index(r.dataset) if r.dataset in self.domains else -1, dtype=torch.long)
+        item['corrupt'] = torch.tensor(self.corrupt.get(r.npz or r.paths['rgb'], (False,)*3), dtype=torch.bool) & item['present']
         item.update(attack=r.attack, video=r.video, dataset=r.dataset)
         return item
 
@@ -191,13 +193,21 @@ class DataBundle:
     test: FASDataset       # targets' test lists (with the task's missing modalities)
     lists: Path = None     # folder the split lists came from
     root: Path = None      # data root
+    corruption_known: bool = False   # whether items' `corrupt` flags are known (synthetic) or all False (real)
 
 def _synth_location(cfg, settings):
     try: from mmdgpp.data.synth import ensure_synth
     except ImportError as e: fail(f'the synthetic benchmark generator is not available ({e})')
-    root = Path(cfg.data.root) if cfg.data.root else None   # None: <synth_root>/<preset>-s<seed>
-    out = Path(ensure_synth(cfg.data.preset, cfg.data.seed, root))
+    from mmdgpp.data.synth import config_knobs
+    root = Path(cfg.data.root) if cfg.data.root else None   # None: <synth_root>/<preset>-s<seed>[-<knobs tag>]
+    out = Path(ensure_synth(cfg.data.preset, cfg.data.seed, root, knobs=config_knobs(cfg.data)))
     return Path(cfg.data.lists) if cfg.data.lists else out, out
+
+def corruption_flags(root: Path) -> dict:
+    "{sample: (rgb, depth, ir)} from a synthetic benchmark's `manifest.csv`: depth dropout and IR flare (RGB never)."
+    import csv
+    with open(Path(root)/'manifest.csv', newline='') as fh:
+        return {r['sample']: (False, r['dropout'] == '1', r['flare'] == '1') for r in csv.DictReader(fh)}
 
 def build_data(cfg,                          # ExperimentConfig (uses cfg.data)
                image_size: int|tuple=224,    # the backbone's input size: side or (H, W)
@@ -215,9 +225,12 @@ def build_data(cfg,                          # ExperimentConfig (uses cfg.data)
     bench = load_benchmark(lists, sorted({*task.sources, *task.targets}))   # warns about samples in two splits
     if dc.max_per_split > 0:
         bench = {k: subsample(v, dc.max_per_split, dc.seed, tag='-'.join(k)) for k, v in bench.items()}
+    if dc.test_render:                                      # the paired render of the targets' test lists
+        for x in task.targets: bench[x, 'test'] = read_split(lists/f'{x}-test-{dc.test_render}.txt', x, 'test')
     recs = task_records(bench, task)
+    known = dc.source == 'synthetic'
     kw = dict(root=root, image_size=image_size, mean=mean, std=std, domains=task.sources, npz_keys=npz_keys,
-              skip_missing=skip_missing)
+              skip_missing=skip_missing, corrupt=corruption_flags(root) if known else None)
     return DataBundle(task, list(task.sources), FASDataset(recs['train'], train=True, **kw),
                       FASDataset(recs['val'], **kw), FASDataset(recs['test'], missing=task.missing_test, **kw),
-                      lists, root)
+                      lists, root, known)

@@ -15,40 +15,53 @@ import logging
 _log = logging.getLogger('mmdgpp.data.synth')
 
 # %% auto #0
-__all__ = ['MARKER', 'FORMAT_VERSION', 'frame_conditions', 'render_frame', 'write_npz', 'is_complete', 'layout', 'generate',
-           'default_synth_dir', 'ensure_synth', 'sample_mosaic', 'show_samples', 'look_mosaic', 'failure_mosaic',
-           'show_mosaic', 'cli_synth', 'SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'identity', 'pose', 'jitter', 'face',
-           'environment', 'live_scene', 'printed', 'paper', 'scene_live', 'scene_print', 'scene_replay',
-           'scene_3d_mask', 'scene_silicone_mask', 'scene_paper_glasses', 'scene_print_cut', 'CUTS', 'CUT_ATTACKS',
-           'ATTACKS', 'SCENES', 'CUES', 'CUE_RATES', 'Domain', 'DOMAINS', 'session_bias', 'rgb_camera', 'depth_camera',
-           'ir_camera', 'Preset', 'PRESETS', 'Video', 'plan_videos', 'video_params', 'video_folder', 'frame_paths']
+__all__ = ['MARKER', 'FORMAT_VERSION', 'frame_conditions', 'render_conditions', 'render_frame', 'write_npz', 'is_complete',
+           'layout', 'generate', 'default_synth_dir', 'ensure_synth', 'config_knobs', 'sample_mosaic', 'show_samples',
+           'look_mosaic', 'failure_mosaic', 'show_mosaic', 'cli_synth', 'SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS',
+           'identity', 'pose', 'jitter', 'face', 'environment', 'live_scene', 'printed', 'paper', 'scene_live',
+           'scene_print', 'scene_replay', 'scene_3d_mask', 'scene_silicone_mask', 'scene_paper_glasses',
+           'scene_print_cut', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES', 'CUES', 'CUE_RATES', 'Domain', 'DOMAINS',
+           'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera', 'Preset', 'PRESETS', 'Video', 'plan_videos',
+           'video_params', 'video_folder', 'frame_paths', 'FAIL_MODALITIES', 'failure_rates', 'look_rates', 'Knobs',
+           'NO_KNOBS', 'RENDERS', 'make_knobs']
 
 # %% ../../nbs/12_data.synth.ipynb #063b6bff
 from .scenes import (SKIN_LIGHT, SKIN_DARK, HAIR, IRIS, identity, pose, jitter, face, environment, live_scene,
     printed, paper, scene_live, scene_print, scene_replay, scene_3d_mask, scene_silicone_mask, scene_paper_glasses,
     scene_print_cut, CUTS, CUT_ATTACKS, ATTACKS, SCENES)
 from .cameras import CUES, CUE_RATES, Domain, DOMAINS, session_bias, rgb_camera, depth_camera, ir_camera
+from .cameras import FAIL_MODALITIES, failure_rates, look_rates
 from .videos import Preset, PRESETS, Video, plan_videos, video_params, video_folder, frame_paths
+from .videos import Knobs, NO_KNOBS, RENDERS, make_knobs
 from .videos import _seq        # the per-video seed material, for the frames rendered here
 _all_ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'identity', 'pose', 'jitter', 'face', 'environment', 'live_scene',
          'printed', 'paper', 'scene_live', 'scene_print', 'scene_replay', 'scene_3d_mask', 'scene_silicone_mask',
          'scene_paper_glasses', 'scene_print_cut', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES',
          'CUES', 'CUE_RATES', 'Domain', 'DOMAINS', 'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera',
-         'Preset', 'PRESETS', 'Video', 'plan_videos', 'video_params', 'video_folder', 'frame_paths']   # re-exported
+         'Preset', 'PRESETS', 'Video', 'plan_videos', 'video_params', 'video_folder', 'frame_paths',
+         'FAIL_MODALITIES', 'failure_rates', 'look_rates', 'Knobs', 'NO_KNOBS', 'RENDERS', 'make_knobs']   # re-exported
 
 # %% ../../nbs/12_data.synth.ipynb #36848314
-def frame_conditions(v: Video, frame: int, seed: int=0) -> dict:
+def frame_conditions(v: Video, frame: int, seed: int=0, knobs: Knobs|None=None) -> dict:
     "The sensor failures of a frame, drawn from their own stream: {'dropout': half the depth view lost or spurious, 'flare': IR hot spots}."
     r = np.random.default_rng(_seq(seed, v, 4, v.slot, frame)).random(2)
-    dom = DOMAINS[v.dataset]
-    return dict(dropout=bool(r[0] < dom.depth_dropout), flare=bool(r[1] < dom.ir_flare))
+    dropout, flare = (knobs or NO_KNOBS).failure(v.dataset)      # the domain's rates, or the knobs'
+    return dict(dropout=bool(r[0] < dropout), flare=bool(r[1] < flare))
+
+def render_conditions(render: str, knobs: Knobs) -> dict:
+    "The sensor failures of every frame of a paired render: none ('clean'), or those of `knobs.corrupt` ('corrupt')."
+    if render not in RENDERS: raise ValueError(f'unknown render {render!r}; valid: {RENDERS}')
+    return {k: render == 'corrupt' and k in knobs.corrupt for k in ('dropout', 'flare')}
 
 @lru_cache(maxsize=16)
 def _video(v: Video, seed: int):
     "(victim, video parameters) of `v`: shared by its frames (read-only)."
     return identity(np.random.default_rng(_seq(seed, v, 0))), video_params(v, seed)
 
-def render_frame(v: Video, frame: int, size: int=64, seed: int=0) -> dict:
+def render_frame(v: Video, frame: int, size: int=64, seed: int=0,
+                 knobs: Knobs|None=None,   # the benchmark's knobs (None: the defaults)
+                 render: str='',           # '' = the frame as drawn; 'clean' | 'corrupt': its paired render
+                ) -> dict:
     "Frame `frame` of video `v`: {'rgb': (size, size, 3), 'depth': (size, size), 'ir': (size, size)} uint8."
     dom = DOMAINS[v.dataset]
     victim, vp = _video(v, seed)
@@ -57,7 +70,8 @@ def render_frame(v: Video, frame: int, size: int=64, seed: int=0) -> dict:
     e = pose(rng)
     fp.update(eyes=e['eyes'], mouth=e['mouth'], gaze=e['gaze'])       # expression changes every frame
     sc = SCENES[v.attack](victim, vp, fp, size, rng)
-    cond = frame_conditions(v, frame, seed)
+    if render: cond = render_conditions(render, knobs or NO_KNOBS)
+    else: cond = frame_conditions(v, frame, seed) if knobs is None else frame_conditions(v, frame, seed, knobs)
     return dict(rgb=rgb_camera(sc['rgb'], dom, size, rng, v.bias, vp['wb']),
                 depth=depth_camera(sc['near'], dom, size, rng, sc.get('gloss', 0.0), cond['dropout']),
                 ir=ir_camera(sc['ir'], dom, size, rng, vp['ir_gain'], cond['flare']))
@@ -81,7 +95,8 @@ def write_npz(path, arrays: dict):
 MARKER, _WORKING, _LOCK = 'synth.json', '.synth-generating', '.synth.lock'
 FORMAT_VERSION = 3      # bump when the rendering changes, so that existing folders are regenerated
 _LISTS = tuple(f'{d}-{s}.txt' for d in DATASETS for s in SPLITS)
-_OURS = (MARKER, _WORKING, 'manifest.csv', 'CeFA', 'CASIA-SURF-CROP', 'WMCA-Image', 'PADISI') + _LISTS
+_PAIRED = tuple(f'{d}-test-{r}.txt' for d in DATASETS for r in RENDERS)      # written when knobs.paired
+_OURS = (MARKER, _WORKING, 'manifest.csv', 'CeFA', 'CASIA-SURF-CROP', 'WMCA-Image', 'PADISI') + _LISTS + _PAIRED
 
 def _check_args(preset, seed, size):
     if preset not in PRESETS: fail(f'unknown synthetic preset {preset!r}; valid: {", ".join(PRESETS)}')
@@ -94,20 +109,22 @@ def _check_args(preset, seed, size):
     if not 32 <= size <= 1024: fail(f'image size must be between 32 and 1024 pixels, got {size}')
     return PRESETS[preset], seed, size
 
-def _params(preset, seed, size):
+def _params(preset, seed, size, knobs=None):
     "What identifies a generated benchmark; a folder whose `synth.json` differs in any of these is regenerated."
-    pr = PRESETS[preset]
+    pr = (knobs or NO_KNOBS).preset(PRESETS[preset])
     domains = hashlib.sha1(repr((sorted(DOMAINS.items()), CUES, CUE_RATES)).encode()).hexdigest()[:12]   # sensors, attacks, looks
+    knobs = (knobs or NO_KNOBS).identity()                                                             # absent for the defaults
     return dict(format='mmdgpp-synth', version=FORMAT_VERSION, preset=preset, seed=seed, size=size,
-                subjects=list(pr.subjects), frames=list(pr.frames), spoofs=pr.spoofs, domains=domains)
+                subjects=list(pr.subjects), frames=list(pr.frames), spoofs=pr.spoofs, domains=domains, **({'knobs': knobs} if knobs else {}))
 
-def is_complete(out, preset='small', seed=0, size=None) -> bool:
-    "Whether folder `out` holds a finished synthetic benchmark generated with these parameters."
+def is_complete(out, preset='small', seed=0, size=None, knobs: Knobs|None=None) -> bool:
+    "Whether folder `out` holds a finished synthetic benchmark generated with these parameters (and knobs)."
     _, seed, size = _check_args(preset, seed, size)
     try: got = json.loads((Path(out)/MARKER).read_text())
     except (OSError, ValueError): return False
-    want = _params(preset, seed, size)
-    return {k: got.get(k) for k in want} == want and not (Path(out)/_WORKING).exists()
+    want = _params(preset, seed, size, knobs)
+    return ({k: got.get(k) for k in want} == want and got.get('knobs') == want.get('knobs')
+            and not (Path(out)/_WORKING).exists())
 
 def _prepare_out(out: Path) -> Path:
     "Create `out` if needed; refuse a file, an unwritable folder, or a non-empty folder that is not ours."
@@ -142,45 +159,58 @@ def _clear(out: Path):
         if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
         elif p.exists() or p.is_symlink(): p.unlink()
 
-def layout(preset: str='small', seed: int=0) -> list[tuple]:
-    "Every sample of a preset, in list order: (Video, frame, paths)."
-    pr, seed, _ = _check_args(preset, seed, None)
-    return [(v, f, frame_paths(v, f, seed)) for d in DATASETS for s, k, n in zip(SPLITS, pr.subjects, pr.frames)
-            for v in plan_videos(d, s, k, pr.spoofs, seed) for f in range(n)]
+def _render_path(p: str, render: str) -> str:
+    "The file of a paired render beside the frame's own: `0001.png` -> `0001-clean.png` (same folder, same video id)."
+    stem, ext = p.rsplit('.', 1)
+    return f'{stem}-{render}.{ext}'
 
-def _render_jobs(out: Path, jobs, size: int, seed: int):
+def layout(preset: str='small', seed: int=0, knobs: Knobs|None=None) -> list[tuple]:
+    "Every sample of a preset, in list order: (Video, frame, paths, render); paired renders ('clean', 'corrupt') follow."
+    pr, seed, _ = _check_args(preset, seed, None)
+    kn = knobs or NO_KNOBS
+    pr = kn.preset(pr)
+    jobs = [(v, f, frame_paths(v, f, seed), '') for d in DATASETS for s, k, n in zip(SPLITS, pr.subjects, pr.frames)
+            for v in plan_videos(d, s, k, pr.spoofs, seed, knobs) for f in range(n)]
+    if kn.paired: jobs += [(v, f, {m: _render_path(p, r) for m, p in paths.items()}, r)
+                           for r in RENDERS for v, f, paths, _ in jobs if v.split == 'test']
+    return jobs
+
+def _render_jobs(out: Path, jobs, size: int, seed: int, knobs=None):
     made = set()
-    for v, f, paths in jobs:
-        im = render_frame(v, f, size, seed)
+    for v, f, paths, render in jobs:
+        im = render_frame(v, f, size, seed) if knobs is None else render_frame(v, f, size, seed, knobs, render)
         for p in paths.values():
             if p.rsplit('/', 1)[0] not in made: (out/p).parent.mkdir(parents=True, exist_ok=True); made.add(p.rsplit('/', 1)[0])
         if 'npz' in paths: write_npz(out/paths['npz'], im)
         else:
             for m, p in paths.items(): _write_png(out/p, im[m])
 
-def _run_jobs(out: Path, jobs, size: int, seed: int, workers: int):
+def _run_jobs(out: Path, jobs, size: int, seed: int, workers: int, knobs=None):
     import multiprocessing as mp
     if workers <= 1 or len(jobs) < 64 or 'fork' not in mp.get_all_start_methods():
-        return _render_jobs(out, jobs, size, seed)
+        return _render_jobs(out, jobs, size, seed, knobs)
     from scipy.ndimage import gaussian_filter; from PIL import Image   # imported before forking: children never import
     ctx = mp.get_context('fork')
-    procs = [ctx.Process(target=_render_jobs, args=(out, jobs[i::workers], size, seed), daemon=True) for i in range(1, workers)]
+    procs = [ctx.Process(target=_render_jobs, args=(out, jobs[i::workers], size, seed, knobs), daemon=True) for i in range(1, workers)]
     for p in procs: p.start()
-    try: _render_jobs(out, jobs[0::workers], size, seed)
+    try: _render_jobs(out, jobs[0::workers], size, seed, knobs)
     finally:
         for p in procs: p.join()
     bad = [p.exitcode for p in procs if p.exitcode != 0]
     if bad: raise RuntimeError(f'a synthetic-benchmark worker process failed (exit codes {bad})')
 
-def _lists_and_manifest(jobs, seed):
-    lists, rows, counts = {n: [] for n in _LISTS}, [], {}
-    for v, f, p in jobs:
+def _lists_and_manifest(jobs, seed, knobs=None):
+    kn = knobs or NO_KNOBS
+    lists, rows, counts = {n: [] for n in _LISTS + (_PAIRED if kn.paired else ())}, [], {}
+    for v, f, p, render in jobs:
+        name = f'{v.dataset}-{v.split}' + (f'-{render}' if render else '')
         line = f"{p['npz']}\t{v.label}" if 'npz' in p else f"{p['rgb']} {p['depth']} {p['ir']} {v.label}"
-        lists[f'{v.dataset}-{v.split}.txt'].append(line)
+        lists[f'{name}.txt'].append(line)
+        cond = render_conditions(render, kn) if render else frame_conditions(v, f, seed, knobs)
         rows.append(dict(dataset=v.dataset, split=v.split, sample=p.get('npz') or p['rgb'], label=v.label, attack=v.attack,
                          video=video_folder(v)[0], subject=v.subject, slot=v.slot, frame=f, bias=int(v.bias),
-                         **{k: int(x) for k, x in frame_conditions(v, f, seed).items()}))
-        c = counts.setdefault(f'{v.dataset}-{v.split}', dict(live=0, spoof=0))
+                         **{k: int(x) for k, x in cond.items()}, **({'render': render} if kn.paired else {})))
+        c = counts.setdefault(name, dict(live=0, spoof=0))
         c['live' if v.label else 'spoof'] += 1
     return lists, rows, counts
 
@@ -191,44 +221,54 @@ def generate(out,                       # folder to write (created; must be empt
              force: bool=False,         # regenerate even if `out` holds a complete benchmark with these parameters
              workers: int|None=None,    # rendering processes (default: up to 4, one per CPU core)
              log=None,                  # a function to print progress with (e.g. `print`), or None
+             knobs: Knobs|None=None,    # failure and look rates, test size, paired renders (`make_knobs`; None: the defaults)
             ) -> Path:
     "Write the synthetic benchmark into `out`: split lists, images, `manifest.csv`, and `synth.json` last."
     pr, seed, size = _check_args(preset, seed, size)
     out = Path(out)
     if not (out/_LOCK).exists(): out = _prepare_out(out)   # a folder with our lock file is checked under the lock
-    params = _params(preset, seed, size)
+    knobs = None if knobs == NO_KNOBS else knobs
+    params = _params(preset, seed, size, knobs)
     workers = workers or min(4, os.cpu_count() or 1)
     with _locked(out):
         _check_ours(out)
-        if not force and is_complete(out, preset, seed, size):
+        if not force and is_complete(out, preset, seed, size, knobs):
             if log: log(f'{out} already holds the synthetic benchmark {preset!r} (seed {seed}, {size} px)')
             return out
         _clear(out)
         atomic_write_json(out/_WORKING, params)
         t0 = time.time()
-        jobs = layout(preset, seed)
-        lists, rows, counts = _lists_and_manifest(jobs, seed)
+        jobs = layout(preset, seed, knobs)
+        lists, rows, counts = _lists_and_manifest(jobs, seed, knobs)
         for name, lines in lists.items():
             with atomic_path(out/name) as tmp: Path(tmp).write_bytes(('\r\n'.join(lines) + '\r\n').encode())
         with atomic_path(out/'manifest.csv') as tmp:
             with open(tmp, 'w', newline='') as fh:
                 wr = csv.DictWriter(fh, fieldnames=list(rows[0])); wr.writeheader(); wr.writerows(rows)
         if log: log(f'rendering {len(jobs)} samples ({size} px) into {out} with {workers} process(es) ...')
-        _run_jobs(out, jobs, size, seed, workers)
+        _run_jobs(out, jobs, size, seed, workers, knobs)
         atomic_write_json(out/MARKER, dict(params, samples=len(jobs), counts=counts, seconds=round(time.time() - t0, 2)))
         (out/_WORKING).unlink()
     return out
 
-def default_synth_dir(preset: str='small', seed: int=0, size: int|None=None) -> Path:
-    "`<synth_root>/<preset>-s<seed>` (with `-<size>px` when the size is not the preset's), `synth_root` from settings."
+def default_synth_dir(preset: str='small', seed: int=0, size: int|None=None, knobs: Knobs|None=None) -> Path:
+    "`<synth_root>/<preset>-s<seed>` (`-<size>px` when the size is not the preset's, `-<knobs.tag>` with knobs), `synth_root` from settings."
     pr, seed, size = _check_args(preset, seed, size)
-    return Path(load_settings()['synth_root'])/(f'{preset}-s{seed}' + ('' if size == pr.size else f'-{size}px'))
+    tag = (knobs or NO_KNOBS).tag
+    return Path(load_settings()['synth_root'])/(f'{preset}-s{seed}' + ('' if size == pr.size else f'-{size}px') + (f'-{tag}' if tag else ''))
 
-def ensure_synth(preset: str='small', seed: int=0, root=None, size: int|None=None, log=None) -> Path:
+def ensure_synth(preset: str='small', seed: int=0, root=None, size: int|None=None, log=None, knobs: Knobs|None=None) -> Path:
     "The folder of a complete synthetic benchmark: `root` (default `default_synth_dir`), generated first if needed."
-    root = Path(root) if root else default_synth_dir(preset, seed, size)
-    if is_complete(root, preset, seed, size): return root
-    return generate(root, preset, seed, size, log=log)
+    root = Path(root) if root else default_synth_dir(preset, seed, size, knobs)
+    if is_complete(root, preset, seed, size, knobs): return root
+    return generate(root, preset, seed, size, log=log, knobs=knobs)
+
+def config_knobs(dc) -> Knobs|None:
+    "The generator knobs of a `DataConfig`, the failure rates resolved against its protocol's target(s); None for the defaults."
+    from .splits import get_task
+    k = make_knobs(dc.fail_sources, dc.fail_target, dc.fail_modalities, dc.look_strength, dc.look_reverse,
+                   dc.test_subjects, dc.paired, get_task(dc.protocol, dc.target, dc.missing).targets)
+    return None if k == NO_KNOBS else k
 
 # %% ../../nbs/12_data.synth.ipynb #ebdeae78
 def sample_mosaic(seed: int=0, size: int=64, subject: int=0, cut: str='print-cut-en-bent'):

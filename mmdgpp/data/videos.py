@@ -5,14 +5,17 @@
 # %% ../../nbs/17_data.videos.ipynb #58fd329a
 from __future__ import annotations
 import hashlib
-from dataclasses import dataclass, replace
+import json
+from dataclasses import asdict, dataclass, replace
 import numpy as np
+from ..core import fail
 from .splits import DATASETS, SPLITS
 from .scenes import CUT_ATTACKS, environment, identity, pose
-from .cameras import CUES, DOMAINS
+from .cameras import CUES, DOMAINS, FAIL_MODALITIES, failure_rates, look_rates
 
 # %% auto #0
-__all__ = ['PRESETS', 'Preset', 'Video', 'plan_videos', 'video_params', 'video_folder', 'frame_paths']
+__all__ = ['PRESETS', 'RENDERS', 'NO_KNOBS', 'Preset', 'Knobs', 'make_knobs', 'Video', 'plan_videos', 'video_params',
+           'video_folder', 'frame_paths']
 
 # %% ../../nbs/17_data.videos.ipynb #5bc48800
 @dataclass(frozen=True)
@@ -37,6 +40,55 @@ PRESETS = dict(
     medium=Preset(224, (20, 6, 10), (5, 5, 5)))     # 224 px (about 370 MB): 540 frames per domain
 
 
+# %% ../../nbs/17_data.videos.ipynb #23b38d99
+RENDERS = ('clean', 'corrupt')    # the paired renders of a test list: X-test-clean.txt, X-test-corrupt.txt
+
+@dataclass(frozen=True)
+class Knobs:
+    "What a synthetic benchmark changes beyond its preset; the defaults change nothing."
+    rates: tuple = ()         # (domain, P(depth dropout), P(IR flare)) where they differ from the domain's own
+    looks: tuple = ()         # (domain, per look (P(look | live), P(look | spoof))) where they differ from the table
+    test_subjects: int = 0    # persons per domain in the test split, 3 videos each (0: the preset's)
+    paired: bool = False      # also render every test list clean and corrupted (`RENDERS`)
+    corrupt: tuple = ()       # the failures of the corrupted render ('dropout', 'flare'); paired only
+    def failure(self, d: str) -> tuple:
+        "(P(depth dropout), P(IR flare)) of a frame of domain `d`."
+        return next(((a, b) for x, a, b in self.rates if x == d), (DOMAINS[d].depth_dropout, DOMAINS[d].ir_flare))
+    def cue_rate(self, k: int, label: int, d: str) -> float:
+        "Probability that a video of domain `d` with `label` shows session look `k`."
+        got = next((p for x, p in self.looks if x == d), None)
+        return DOMAINS[d].cue_rate(k, label) if got is None else got[k][0 if label else 1]
+    def preset(self, pr: Preset) -> Preset:
+        "Preset `pr` with this test size."
+        return replace(pr, subjects=(*pr.subjects[:2], self.test_subjects)) if self.test_subjects else pr
+    def identity(self) -> dict:
+        "The knobs that differ from the defaults, JSON-ready ({} for the defaults)."
+        return {k: v for k, v in json.loads(json.dumps(asdict(self))).items() if v != json.loads(json.dumps(getattr(Knobs, k)))}
+    @property
+    def tag(self) -> str:
+        "'' for the defaults, else 'k' + 8 hex digits of the identity: part of the benchmark's folder name."
+        ident = self.identity()
+        return 'k' + hashlib.sha1(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:8] if ident else ''
+
+NO_KNOBS = Knobs()
+
+def make_knobs(fail_sources: float=-1,           # -1 or P(a source frame has its failure) (`failure_rates`)
+               fail_target: float=-1,            # -1 or P(a target frame has its failure)
+               fail_modalities: str='depth+ir',  # the failures those rates set (and the corrupted render shows)
+               look_strength: float=-1,          # -1 or s in [0, 1] (`look_rates`)
+               look_reverse: bool=True,          # the target(s) reverse their look
+               test_subjects: int=0,             # persons per domain in the test split (0: the preset's)
+               paired: bool=False,               # also render every test list clean and corrupted
+               targets=(),                       # the target domain letters of the protocol's task
+              ) -> Knobs:
+    "The knobs resolved against the target domain(s): only what differs from the defaults is kept."
+    if isinstance(test_subjects, bool) or not isinstance(test_subjects, (int, np.integer)) or not 0 <= test_subjects <= 10000:
+        fail(f'test_subjects must be an integer in [0, 10000], got {test_subjects!r}')
+    fr, lr, f0, l0 = failure_rates(fail_sources, fail_target, fail_modalities, targets), look_rates(look_strength, look_reverse, targets), failure_rates(), look_rates()
+    on = FAIL_MODALITIES[fail_modalities]
+    return Knobs(tuple((d, *fr[d]) for d in DATASETS if fr[d] != f0[d]), tuple((d, lr[d]) for d in DATASETS if lr[d] != l0[d]),
+                 int(test_subjects), bool(paired), tuple(n for n, x in zip(('dropout', 'flare'), on) if x) if paired else ())
+
 # %% ../../nbs/17_data.videos.ipynb #083ae18e
 @dataclass(frozen=True)
 class Video:
@@ -54,16 +106,16 @@ def _seq(seed, v, stream, *rest):
     "Seed material of a NumPy generator: (seed, dataset, split, person, stream, ...)."
     return [seed, DATASETS.index(v.dataset), SPLITS.index(v.split), v.subject, stream, *rest]
 
-def plan_videos(dataset: str, split: str, subjects: int, spoofs: int=2, seed: int=0) -> list[Video]:
+def plan_videos(dataset: str, split: str, subjects: int, spoofs: int=2, seed: int=0, knobs: Knobs|None=None) -> list[Video]:
     "The videos of one list: per person, a live video and `spoofs` attack videos (types dealt in turn)."
-    dom, out, k = DOMAINS[dataset], [], 0
-    kinds = dom.attacks[split]
+    dom, out, k = knobs or NO_KNOBS, [], 0
+    kinds = DOMAINS[dataset].attacks[split]
     for s in range(subjects):
         for slot in range(spoofs + 1):
             v = Video(dataset, split, s, slot, 'live' if slot == 0 else kinds[k % len(kinds)], 0)
             k += slot > 0
             r = np.random.default_rng(_seq(seed, v, 3, slot)).random(len(CUES))
-            out.append(replace(v, bias=sum(1 << c for c in range(len(CUES)) if r[c] < dom.cue_rate(c, v.label))))
+            out.append(replace(v, bias=sum(1 << c for c in range(len(CUES)) if r[c] < dom.cue_rate(c, v.label, dataset))))
     return out
 
 def video_params(v: Video, seed: int) -> dict:

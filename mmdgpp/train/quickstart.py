@@ -39,12 +39,12 @@ def quickstart_config(model: str='mmdgpp',          # mmdgpp | erm | flip | mmdg
     from mmdgpp.models.backbone import resolve_pretrained
     pretrained = resolve_pretrained(backbone, pretrained)   # 'default': synthclip for mmdg-tiny-64, openai for ViTs
     prof = QUICKSTART_PROFILES['cpu' if backbone in TINY_CONFIGS else 'gpu']
-    from mmdgpp.data.synth import default_synth_dir
+    from mmdgpp.data.synth import config_knobs, default_synth_dir
     d = {'model': model, 'backbone.name': backbone, 'backbone.pretrained': pretrained, 'train.device': device or s['device'],
          'data.source': 'synthetic', 'data.protocol': 'p1', 'data.target': 'W', **prof}
     cfg = from_dict(d)
     cfg = from_dict(overrides or {}, base=cfg)
-    if not cfg.data.root: cfg.data.root = str(default_synth_dir(cfg.data.preset, cfg.data.seed))
+    if not cfg.data.root: cfg.data.root = str(default_synth_dir(cfg.data.preset, cfg.data.seed, knobs=config_knobs(cfg.data)))
     return cfg
 
 # %% ../../nbs/32_train.quickstart.ipynb #e1ffc757
@@ -80,7 +80,7 @@ def _threads(n: int|None):
     finally: torch.set_num_threads(old)
 
 def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose) -> dict:
-    from mmdgpp.data.synth import ensure_synth
+    from mmdgpp.data.synth import config_knobs, ensure_synth
     from mmdgpp.eval.evaluate import evaluate
     models, cfg = list(cfgs), cfgs['mmdgpp']
     say(f'mmdgpp quickstart: Protocol 1, sources {", ".join(task.sources)} -> unseen target {", ".join(task.targets)} '
@@ -88,7 +88,7 @@ def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose) -> dict:
     t = time.time()
     from mmdgpp.models.backbone import check_weights
     check_weights(cfg.backbone.name, cfg.backbone.pretrained)   # weights that cannot be had fail before any work
-    root = ensure_synth(cfg.data.preset, cfg.data.seed, cfg.data.root, log=say if verbose else None)
+    root = ensure_synth(cfg.data.preset, cfg.data.seed, cfg.data.root, log=say if verbose else None, knobs=config_knobs(cfg.data))
     say(f'[1/{1 + 2 * len(models)}] synthetic benchmark "{cfg.data.preset}" ready in {root} ({time.time() - t:.1f} s)')
     results, k = {}, 2
     for m in models:

@@ -1,0 +1,86 @@
+"""Generator knobs of the synthetic benchmark (`16_data.cameras`, `17_data.videos`): the defaults write the bytes the
+generator wrote before the knobs existed, and the realised failure and look rates follow the knob values."""
+import csv, hashlib, json
+from pathlib import Path
+import numpy as np
+import pytest
+
+from mmdgpp.data import synth as S
+
+TINY_SEED0 = '613b2dffcdb81aa80046bed89d71ccfbc6584b748e0f8a33f2031a701c962668'   # tiny, seed 0, before the knobs existed
+
+
+def _digest(out):
+    h = hashlib.sha256()
+    for p in sorted(Path(out).rglob('*')):
+        if not p.is_file() or p.name in (S.MARKER, '.synth.lock'): continue
+        h.update(p.relative_to(out).as_posix().encode()); h.update(b'\0'); h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _manifest(out):
+    with open(Path(out)/'manifest.csv', newline='') as fh: return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope='module')
+def knobbed(tmp_path_factory):
+    k = S.make_knobs(fail_sources=0, fail_target=1, paired=True, targets=('W',))
+    return S.generate(tmp_path_factory.mktemp('k')/'b', 'tiny', 0, workers=2, knobs=k), k
+
+
+def test_defaults_are_byte_identical(tmp_path):
+    out = S.generate(tmp_path/'tiny', 'tiny', 0, workers=2, knobs=S.make_knobs(targets=('W',)))
+    assert _digest(out) == TINY_SEED0
+    assert 'knobs' not in json.loads((out/S.MARKER).read_text())
+
+
+def test_knobs_get_their_own_identity(knobbed, monkeypatch, tmp_path):
+    out, k = knobbed
+    assert _digest(out) != TINY_SEED0 and json.loads((out/S.MARKER).read_text())['knobs'] == k.identity()
+    assert S.is_complete(out, 'tiny', 0, knobs=k) and not S.is_complete(out, 'tiny', 0)
+    assert not S.is_complete(out, 'tiny', 0, knobs=S.make_knobs(fail_sources=0, fail_target=1, paired=True, targets=('S',)))
+    monkeypatch.setenv('MMDGPP_SYNTH_ROOT', str(tmp_path))
+    names = {S.default_synth_dir('tiny', 0, knobs=x).name for x in (None, k, S.make_knobs(look_strength=1, targets=('W',)))}
+    assert len(names) == 3 and 'tiny-s0' in names and f'tiny-s0-{k.tag}' in names
+
+
+def test_failure_rates_follow_the_knobs(knobbed):
+    out, _ = knobbed
+    rows = [r for r in _manifest(out) if r['render'] == '']
+    tgt, src = [r for r in rows if r['dataset'] == 'W'], [r for r in rows if r['dataset'] != 'W']
+    assert tgt and all(r['dropout'] == r['flare'] == '1' for r in tgt)     # fail_target=1: every target frame fails
+    assert src and all(r['dropout'] == r['flare'] == '0' for r in src)     # fail_sources=0: no source frame does
+    for render, want in (('clean', '0'), ('corrupt', '1')):
+        got = [r for r in _manifest(out) if r['render'] == render]
+        assert len(got) == sum(r['split'] == 'test' for r in rows)
+        assert all(r['dropout'] == r['flare'] == want for r in got)
+
+
+def test_failure_rate_in_between_within_sampling_error():
+    k = S.make_knobs(fail_sources=0.3, fail_modalities='ir', targets=('W',))
+    vids = S.plan_videos('C', 'train', 400, seed=0, knobs=k)
+    c = [S.frame_conditions(v, f, 0, k) for v in vids for f in range(2)]
+    n = len(c)
+    for key, p in (('flare', 0.3), ('dropout', S.DOMAINS['C'].depth_dropout)):       # ir set, depth keeps C's own
+        assert abs(np.mean([x[key] for x in c]) - p) < 5*np.sqrt(p*(1 - p)/n), key
+
+
+def _look_rates(strength, reverse, d, k, n=600):
+    kn = S.make_knobs(look_strength=strength, look_reverse=reverse, targets=('W',))
+    vids = S.plan_videos(d, 'test', n, seed=0, knobs=kn)
+    on = lambda lab: [bool(v.bias >> k & 1) for v in vids if v.label == lab]
+    return np.mean(on(1)), np.mean(on(0)), len(on(1)), len(on(0))
+
+
+def test_look_strength_zero_is_independent_of_the_label():
+    for d in 'CPSW':
+        for k in range(4):
+            live, spoof, nl, ns = _look_rates(0, True, d, k)
+            assert abs(live - spoof) < 5*np.sqrt(0.25/nl + 0.25/ns), (d, k, live, spoof)
+
+
+def test_look_strength_one_is_perfect_and_reversed_in_the_target():
+    w = S.DOMAINS['W'].cue
+    for d in 'CPS': assert _look_rates(1, True, d, w, 50)[:2] == (0.0, 1.0)     # sources: every spoof, no live
+    assert _look_rates(1, True, 'W', w, 50)[:2] == (1.0, 0.0)                   # the target reverses it
+    assert _look_rates(1, False, 'W', w, 50)[:2] == (0.0, 1.0)                  # ... unless told not to
