@@ -15,6 +15,7 @@ from ..core import fail
 from ..config import MODALITIES, ExperimentConfig
 from ..registry import MODELS, ADAPTERS, PROMPTS
 from .streams import ModalityStreams
+from .rebalance import HEAD_REBALANCE, head_input
 
 # %% auto #0
 __all__ = ['PAIRS', 'OWNED_PARTS', 'modality_pairs', 'CrossModalAdapters', 'MMDGPP', 'build_mmdgpp', 'parameter_summary']
@@ -111,6 +112,7 @@ class MMDGPP(nn.Module):
         prompts = _component(PROMPTS, cfg.prompts.kind, 'mmdgpp.models.prompts', 'prompts.kind')
         self.prompts = None if prompts is None else prompts(backbone, num_domains, cfg.prompts, self.modalities)
         self.head = nn.Linear(len(self.modalities) * backbone.embed_dim, 2)
+        if cfg.train.head_rebalance not in HEAD_REBALANCE: fail(f'train.head_rebalance must be {" | ".join(HEAD_REBALANCE)}, got {cfg.train.head_rebalance!r}')
         self._record_ownership()
 
     @property
@@ -163,7 +165,7 @@ def forward(self: MMDGPP, batch: dict) -> dict:
         return delta
     feats = self.streams({m: batch.get(m) for m in self.modalities if m in batch}, present,
                          cross if self.adapters is not None else None)
-    logits = self.head(torch.cat([feats[m] for m in self.modalities], -1))
+    logits = self.head(head_input(self, [feats[m] for m in self.modalities], batch, present))   # train.head_rebalance
     gh, gw = self.streams.grid_size
     maps = [{m: c[m][:, 1:].reshape(B, gh, gw) for m in self.modalities} for c in token_c]
     certainty = {}
