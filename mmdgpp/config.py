@@ -43,7 +43,7 @@ class AdapterConfig:
 
 @dataclass
 class PromptConfig:
-    kind: str = 'adp'             # none | fixed (hand-written, FLIP style) | adp (asymmetric domain prompts) | ssp (MMDG's single-side prototypes)
+    kind: str = 'adp'             # none | fixed (hand-written, FLIP style) | adp (asymmetric domain prompts) | ssp (MMDG's single-side prototypes) | sym (learnable, 1 live + 1 spoof) | dom (learnable, a live and a spoof class per source domain)
     n_ctx: int = 5                # learnable context tokens per class
     weight: float = 1.0           # weight of each per-modality prompt loss
     proto_momentum: float = 0.9   # ssp: prototype <- momentum * prototype + (1 - momentum) * the epoch's class mean
@@ -56,6 +56,7 @@ class ReGradConfig:
     use_certainty: bool = True    # scale modulated terms by the adapters' certainty
     undefined: str = 'literal'    # zero reference gradient: literal (proj onto 0 is 0, conflict rule: fast owner U_i*g_i) | pass (unchanged, unweighted)
     vjp: str = 'sequential'       # per-loss gradients: sequential | batched (one batched backward) | auto (time both, keep the faster)
+    scope: str = 'all'            # all (every tensor a modality owns is modulated) | reference (only stream tokens, projection, prompt context; the adapters get the fused gradient only)
 
 @dataclass
 class DataConfig:
@@ -91,6 +92,10 @@ class TrainConfig:
     val_metric: str = 'auc'       # auc | hter | eer | acer | tpr_at_fpr1 (model selection on the source val sets)
     grad_clip: float = 0.0        # 0 = off
     checkpoint_every: int = 0     # also write last.pt every N steps inside an epoch (0 = at epoch ends only)
+    head_rebalance: str = 'none'  # none | dropout (modality dropout before the fused head) | ogm (OGM-GE: the fused gradient into the dominant modality's feature scaled down)
+    modality_dropout: float = 0.3 # dropout: probability that a sample's modality feature is zeroed before the fused head (training only)
+    ogm_alpha: float = 0.5        # ogm: k_m = 1 - tanh(alpha (rho_m - 1)) for the dominant modality (rho_m > 1)
+    ogm_noise: bool = True        # ogm: add Gaussian noise with the gradient's std (OGM-GE's generalisation enhancement)
 
 @dataclass
 class ExperimentConfig:
@@ -113,6 +118,7 @@ RANGES = {  # dotted key -> allowed interval
     'adapter.mc_samples': '[1, inf)',  'adapter.mc_p': '[0, 1)',            'adapter.cdc_theta': '[0, 1]',
     'prompts.n_ctx': '[1, inf)',       'prompts.weight': '[0, inf)',
     'regrad.version': '[1, 4]',        'regrad.beta': '[0, 1)',
+    'train.modality_dropout': '[0, 1)', 'train.ogm_alpha': '[0, inf)',
 }
 
 def _interval(spec: str) -> tuple:

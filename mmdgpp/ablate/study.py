@@ -60,7 +60,7 @@ def save_results(metrics: dict,                 # numbers (nested dicts allowed)
 SMOKE_SETTINGS = {'data.source': 'synthetic', 'data.preset': 'tiny', 'data.max_per_split': 16, 'data.batch_size': 8,
                   'backbone.name': 'mmdg-tiny-64', 'backbone.pretrained': '', 'train.epochs': 1,
                   'train.max_steps_per_epoch': 1, 'train.device': 'auto', 'adapter.num_samples': 4, 'adapter.mc_samples': 4}
-SWITCHES = dict(model=('erm', 'flip', 'mmdg', 'mmdgpp'), adapter=('none', 'u', 'u++'), prompts=('none', 'fixed', 'adp'),
+SWITCHES = dict(model=('erm', 'flip', 'mmdg', 'mmdgpp'), adapter=('none', 'u', 'u++'), prompts=('none', 'fixed', 'adp', 'sym', 'dom'),
                 regrad=('none', 'v1', 'v2', 'v3', 'v4'))
 
 def regrad_settings(regrad: str) -> dict:
@@ -76,7 +76,7 @@ def study_config(protocol: str,            # p1 | p2 | p3
                  model: str = 'mmdgpp',    # erm | flip | mmdg | mmdgpp
                  adapter: str = 'u++',     # none | u | u++
                  uncertainty: bool = True, # adapter.uncertainty
-                 prompts: str = 'adp',     # none | fixed | adp
+                 prompts: str = 'adp',     # none | fixed | adp | sym | dom
                  regrad: str = 'v4',       # none | v1 | v2 | v3 | v4
                  missing: str = '',        # data.missing (p2)
                  config: dict|None = None, # any other config keys, dotted

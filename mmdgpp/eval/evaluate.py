@@ -19,8 +19,8 @@ from ..train.checkpoints import (   # what evaluation shares with training (33_t
     writable_dir, effective_precision)
 
 # %% auto #0
-__all__ = ['THRESHOLDS', 'locate', 'load_model', 'task_data', 'task_metrics', 'plot_roc', 'plot_scores', 'format_results',
-           'write_scores', 'eval_config', 'evaluate', 'cli_eval']
+__all__ = ['THRESHOLDS', 'locate', 'load_model', 'task_data', 'task_metrics', 'plot_roc', 'plot_scores', 'ModalityReadouts',
+           'format_results', 'write_scores', 'eval_config', 'evaluate', 'cli_eval']
 
 # %% ../../nbs/41_eval.evaluate.ipynb #b01cfbd1
 def locate(source: str|Path, which: str='best') -> tuple[Path, Path]:
@@ -105,6 +105,54 @@ def plot_scores(scores, labels, metrics: dict, path: str|Path, title: str=''):
     ax.legend(fontsize=7); ax.set_xlabel('P(live), video mean'); ax.set_ylabel('videos'); ax.set_title(title, fontsize=9)
     fig.tight_layout(); _save(fig, path)
 
+# %% ../../nbs/41_eval.evaluate.ipynb #380c1320
+import torch
+from ..config import MODALITIES
+
+class ModalityReadouts:
+    "Forward hook recording, per frame and modality, the prompt head's live probability and the fused head's live part."
+    def __init__(self, model):
+        self.rows = []
+        ok = all(hasattr(model, a) for a in ('head', 'modalities'))
+        self.handle = model.register_forward_hook(self._hook) if ok else None
+
+    @torch.no_grad()
+    def _hook(self, model, args, out):
+        from mmdgpp.models.rebalance import live_parts
+        from mmdgpp.models.prompts import live_probability
+        feats, batch = out.get('features') or {}, args[0]
+        if set(feats) != set(model.modalities): return
+        parts = live_parts(model.head, [feats[m].float() for m in model.modalities]).cpu()          # (M, B)
+        B = parts.shape[1]
+        pres = batch.get('present')
+        pres = torch.ones(B, len(model.modalities), dtype=torch.bool) if pres is None else pres.bool().cpu()
+        ml, pr = out.get('modality_logits') or {}, getattr(model, 'prompts', None)
+        prompt = {m: live_probability(pr, ml[m]).cpu() for m in model.modalities if pr is not None and m in ml}
+        self.rows.append((parts, pres, prompt))
+
+    def close(self):
+        if self.handle is not None: self.handle.remove(); self.handle = None
+
+    def readouts(self, labels, videos, modalities=MODALITIES) -> dict:
+        "{m: {prompt_auc, head_auc, head_share, n_frames}} over the recorded frames (labels, videos: of those frames)."
+        from mmdgpp.eval.metrics import video_scores, auc
+        if not self.rows: return {}
+        parts = torch.cat([r[0] for r in self.rows], 1).numpy(); pres = torch.cat([r[1] for r in self.rows]).numpy()
+        labels, videos = np.asarray(labels), np.asarray(list(videos), dtype=object)
+        if len(labels) != parts.shape[1]: fail(f'modality read-outs: {parts.shape[1]} frames recorded but {len(labels)} labels')
+        def vauc(s, k):
+            vs, vy, _, _ = video_scores(s[k], labels[k], list(videos[k]))
+            return float(auc(vs, vy)) if 0 < vy.sum() < len(vy) else None
+        mags = [float(np.abs(parts[i][pres[:, i]]).mean()) if pres[:, i].any() else 0.0 for i in range(len(modalities))]
+        out = {}
+        for i, m in enumerate(modalities):
+            k = pres[:, i]
+            prompt = torch.cat([r[2][m] for r in self.rows]).numpy() if all(m in r[2] for r in self.rows) else None
+            out[m] = dict(prompt_auc=vauc(prompt, k) if prompt is not None and k.any() else None,
+                          head_auc=vauc(parts[i], k) if k.any() else None,
+                          head_share=mags[i] / sum(mags) if sum(mags) > 0 else 0.0, n_frames=int(k.sum()))
+        return out
+
 # %% ../../nbs/41_eval.evaluate.ipynb #24489285
 def _pct(x): return f'{100 * x:6.2f}'
 def _ci(c): return f'[{100 * c[0]:5.1f}, {100 * c[1]:5.1f}]' if c else ''
@@ -185,7 +233,9 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     from mmdgpp.eval.metrics import compute_metrics
     from mmdgpp.models.certainty import CertaintyMeter
     meter = CertaintyMeter()
+    mods = ModalityReadouts(model)               # per-modality read-outs of the test pass (key `modalities`)
     test = predict(model, data.test, desc=f'{task.name} test', observe=meter.update, **kw)
+    mods.close()
     val = predict(model, src_data.val, desc='source val', **kw)
     m = task_metrics(test, val)
     scores_path = write_scores(out/f'scores-{task.name}.csv', test)
@@ -207,6 +257,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
                    compute_metrics(val['scores'], val['labels'], val['attacks'], val['videos'], threshold='test-eer')),
                figures={k: str(v) for k, v in figs.items()}, certainty=meter.result(),
                seconds=round(time.time() - t0, 2))
+    res['modalities'] = mods.readouts(test['labels'], test['videos'])
     path = out/f'results-{task.name}.json'
     atomic_write_json(path, res)
     res['path'] = str(path)

@@ -15,9 +15,10 @@ from ..core import fail
 from ..config import MODALITIES, ExperimentConfig
 from ..registry import MODELS, ADAPTERS, PROMPTS
 from .streams import ModalityStreams
+from .rebalance import HEAD_REBALANCE, head_input
 
 # %% auto #0
-__all__ = ['PAIRS', 'modality_pairs', 'CrossModalAdapters', 'MMDGPP', 'build_mmdgpp', 'parameter_summary']
+__all__ = ['PAIRS', 'OWNED_PARTS', 'modality_pairs', 'CrossModalAdapters', 'MMDGPP', 'build_mmdgpp', 'parameter_summary']
 
 # %% ../../nbs/24_models.mmdgpp.ipynb #274d58d5
 PAIRS = ('all', 'rgb_hub')
@@ -115,6 +116,7 @@ class MMDGPP(nn.Module):
         prompts = _component(PROMPTS, cfg.prompts.kind, 'mmdgpp.models.prompts', 'prompts.kind')
         self.prompts = None if prompts is None else prompts(backbone, num_domains, cfg.prompts, self.modalities)
         self.head = nn.Linear(len(self.modalities) * backbone.embed_dim, 2)
+        if cfg.train.head_rebalance not in HEAD_REBALANCE: fail(f'train.head_rebalance must be {" | ".join(HEAD_REBALANCE)}, got {cfg.train.head_rebalance!r}')
         self._record_ownership()
 
     @property
@@ -124,20 +126,26 @@ class MMDGPP(nn.Module):
 @patch
 def _record_ownership(self: MMDGPP):
     names = {id(p): n for n, p in self.named_parameters() if p.requires_grad}
-    own = {m: [] for m in self.modalities}
-    for part in (self.streams, self.adapters, self.prompts):
+    own, self._part = {m: [] for m in self.modalities}, {}
+    for key in ('streams', 'adapters', 'prompts'):
+        part = getattr(self, key)
         if part is None: continue
-        for m, ps in part.modality_params().items(): own[m] += [names[id(p)] for p in ps if p.requires_grad]
+        for m, ps in part.modality_params().items():
+            own[m] += [names[id(p)] for p in ps if p.requires_grad]
+            self._part.update({names[id(p)]: key for p in ps if p.requires_grad})
     claimed = [n for v in own.values() for n in v]
     if len(claimed) != len(set(claimed)): raise RuntimeError('a parameter is owned by two modalities')
     self._owned = own
     self._shared = [n for n in names.values() if n not in set(claimed)]
 
+OWNED_PARTS = {'all': ('streams', 'adapters', 'prompts'), 'reference': ('streams', 'prompts')}  # regrad.scope -> parts
+
 @patch
-def modality_params(self: MMDGPP) -> dict[str, list[nn.Parameter]]:
-    "{m: trainable parameters owned by modality m's branch} (stream tokens, its adapters, its prompt context)."
-    ps = dict(self.named_parameters())
-    return {m: [ps[n] for n in v] for m, v in self._owned.items()}
+def modality_params(self: MMDGPP, scope: str='all') -> dict[str, list[nn.Parameter]]:
+    "{m: trainable parameters owned by modality m's branch} (stream tokens, its adapters, its prompt context); `scope` 'reference': no adapters."
+    if scope not in OWNED_PARTS: fail(f'regrad.scope must be {" or ".join(OWNED_PARTS)}, got {scope!r}')
+    ps, keep = dict(self.named_parameters()), OWNED_PARTS[scope]
+    return {m: [ps[n] for n in v if self._part[n] in keep] for m, v in self._owned.items()}
 
 @patch
 def shared_params(self: MMDGPP) -> list[nn.Parameter]:
@@ -163,7 +171,7 @@ def forward(self: MMDGPP, batch: dict) -> dict:
         return delta
     feats = self.streams({m: batch.get(m) for m in self.modalities if m in batch}, present,
                          cross if self.adapters is not None else None)
-    logits = self.head(torch.cat([feats[m] for m in self.modalities], -1))
+    logits = self.head(head_input(self, [feats[m] for m in self.modalities], batch, present))   # train.head_rebalance
     gh, gw = self.streams.grid_size
     maps = [{m: c[m][:, 1:].reshape(B, gh, gw) for m in self.modalities} for c in token_c]
     certainty = {}

@@ -13,7 +13,8 @@ from ..registry import PROMPTS
 
 # %% auto #0
 __all__ = ['TEMPLATES', 'PLACEHOLDER', 'CONTEXT_PHRASE', 'prompt_text', 'placeholder_id', 'tokenize_prompts',
-           'encode_token_embeddings', 'ClassPrompts', 'AsymmetricDomainPrompts', 'FixedPrompts', 'SingleSidePrototypes']
+           'encode_token_embeddings', 'ClassPrompts', 'LearnablePrompts', 'AsymmetricDomainPrompts', 'SymmetricPrompts',
+           'DomainPrompts', 'live_probability', 'FixedPrompts', 'SingleSidePrototypes']
 
 # %% ../../nbs/23_models.prompts.ipynb #94f04f2d
 TEMPLATES = {
@@ -104,12 +105,14 @@ class ClassPrompts(nn.Module):
                  texts: dict,      # {modality: [[prompt texts of class 0], [class 1], ...]}, same classes per modality
                  class_names: list[str],
                  n_ctx: int=0,     # placeholder tokens per prompt (0: fixed prompts)
-                 per_domain_spoof: bool=False, # targets: spoof -> 1 + domain (True) or 1 (False)
+                 per_domain_spoof: bool=False, # targets: spoof -> num_live + domain (True) or num_live (False)
+                 num_live: int=1,  # the first `num_live` classes are live
+                 per_domain_live: bool=False, # targets: live -> domain (True; one live class per domain) or 0 (False)
                  ):
         super().__init__()
         object.__setattr__(self, 'backbone', backbone)   # a reference, not a submodule
         self.modalities, self.class_names, self.n_ctx = tuple(texts), list(class_names), n_ctx
-        self.per_domain_spoof = per_domain_spoof
+        self.per_domain_spoof, self.num_live, self.per_domain_live = per_domain_spoof, num_live, per_domain_live
         C = len(class_names)
         if any(len(v) != C for v in texts.values()): fail('every modality needs one list of prompts per class')
         self.prompts = [(m, c, t) for m in self.modalities for c, ts in enumerate(texts[m]) for t in ts]
@@ -157,15 +160,17 @@ class ClassPrompts(nn.Module):
         return {m: scale * F.normalize(f.to(E[m].dtype), dim=-1) @ E[m].t() for m, f in features.items()}
 
     def targets(self, label: torch.Tensor, domain: torch.Tensor) -> torch.Tensor:
-        "(B,) class index: 0 for live (label 1); for spoof, 1 + domain (per-domain spoof classes) or 1."
+        "(B,) class index: live (label 1) -> 0, or its domain's live class; spoof -> num_live (+ domain with per-domain spoof classes)."
         if label.shape != domain.shape or label.dim() != 1: fail(f'label and domain must be (B,) tensors, got {tuple(label.shape)} and {tuple(domain.shape)}')
         live = label == 1
         if bool((~live & (label != 0)).any()): fail(f'labels must be 1 (live) or 0 (spoof), got {sorted(set(label.tolist()))}')
-        if not self.per_domain_spoof: return (~live).long()
-        n = self.num_classes - 1
-        if bool((~live & ((domain < 0) | (domain >= n))).any()):
-            fail(f'spoof samples need a source-domain index in 0..{n - 1}, got {sorted(set(domain[~live].tolist()))}')
-        return torch.where(live, torch.zeros_like(domain), 1 + domain).long()
+        nl, per_live, per_spoof = self.num_live, self.per_domain_live, self.per_domain_spoof
+        n = self.num_classes - nl if per_spoof else nl      # source domains, when some class is per domain
+        for kind, sel, per in (('live', live, per_live), ('spoof', ~live, per_spoof)):
+            if per and bool((sel & ((domain < 0) | (domain >= n))).any()):
+                fail(f'{kind} samples need a source-domain index in 0..{n - 1}, got {sorted(set(domain[sel].tolist()))}')
+        zero = torch.zeros_like(domain)
+        return torch.where(live, domain if per_live else zero, nl + (domain if per_spoof else zero)).long()
 
     def modality_params(self) -> dict:
         "{modality: [learnable parameters of that modality's prompts]}."
@@ -181,9 +186,9 @@ def _check_common(num_domains, modalities):
         fail(f'prompt modalities must be distinct names among {", ".join(MODALITIES)}, got {modalities}')
     return modalities
 
-@PROMPTS.register('adp')
-class AsymmetricDomainPrompts(ClassPrompts):
-    "MMDG++ ADPs: per modality, learnable context for one live class and one spoof class per source domain."
+class LearnablePrompts(ClassPrompts):
+    "Learnable CoOp-style context per class and modality on the templates; the class layout is set by the subclass."
+    live_per_domain = spoof_per_domain = False    # one class per source domain (True) or one class in all (False)
     def __init__(self, backbone,             # mmdgpp.models.backbone.Backbone (frozen)
                  num_domains: int,           # N source domains of the protocol
                  cfg: PromptConfig|None=None, # uses n_ctx
@@ -194,12 +199,14 @@ class AsymmetricDomainPrompts(ClassPrompts):
         modalities = _check_common(num_domains, modalities)
         n = cfg.n_ctx
         if isinstance(n, bool) or not isinstance(n, int) or n < 1: fail(f'prompts.n_ctx must be a positive integer, got {n!r}')
-        texts = {m: [[prompt_text(t, n) for t in TEMPLATES[m]['live']]]
-                    + [[prompt_text(t, n) for t in TEMPLATES[m]['spoof']]] * num_domains for m in modalities}
-        super().__init__(backbone, texts, ['live'] + [f'spoof/domain {i}' for i in range(num_domains)], n, True)
+        per = {'live': self.live_per_domain, 'spoof': self.spoof_per_domain}
+        k = {c: num_domains if per[c] else 1 for c in per}
+        names = [f'{c}/domain {i}' if per[c] else c for c in ('live', 'spoof') for i in range(k[c])]
+        texts = {m: [[prompt_text(t, n) for t in TEMPLATES[m][c]] for c in ('live', 'spoof') for _ in range(k[c])] for m in modalities}
+        super().__init__(backbone, texts, names, n, self.spoof_per_domain, k['live'], self.live_per_domain)
         self.num_domains = num_domains
         emb = backbone.token_embedding.weight
-        shape = (1 + num_domains, n, emb.shape[1])
+        shape = (len(names), n, emb.shape[1])
         if ctx_init:
             tk = backbone.tokenizer()
             ids = tk([ctx_init])[0]
@@ -211,6 +218,29 @@ class AsymmetricDomainPrompts(ClassPrompts):
 
     def context(self): return torch.cat([self.ctx[m] for m in self.modalities])
     def modality_params(self): return {m: [self.ctx[m]] for m in self.modalities}
+
+@PROMPTS.register('adp')
+class AsymmetricDomainPrompts(LearnablePrompts):
+    "MMDG++ ADPs: per modality, learnable context for one live class and one spoof class per source domain."
+    live_per_domain, spoof_per_domain = False, True
+
+
+# %% ../../nbs/23_models.prompts.ipynb #39cdef97
+@PROMPTS.register('sym')
+class SymmetricPrompts(LearnablePrompts):
+    "Learnable symmetric prompts: per modality one live and one spoof class, ADP's templates and context length."
+    live_per_domain, spoof_per_domain = False, False
+
+@PROMPTS.register('dom')
+class DomainPrompts(LearnablePrompts):
+    "Per-domain prompts: per modality a live and a spoof class for each source domain, ADP's templates and context length."
+    live_per_domain, spoof_per_domain = True, True
+
+def live_probability(prompts,                # a prompt head (ClassPrompts or SingleSidePrototypes): its first `num_live` classes are live
+                     logits: torch.Tensor,   # (B, num_classes) logits of that head for one modality
+                     ) -> torch.Tensor:
+    "(B,) P(live) of a prompt head: the summed softmax over its live classes."
+    return logits.float().softmax(-1)[:, :prompts.num_live].sum(-1)
 
 # %% ../../nbs/23_models.prompts.ipynb #1b743068
 @PROMPTS.register('fixed')
@@ -238,7 +268,7 @@ class FixedPrompts(ClassPrompts):
 @PROMPTS.register('ssp')
 class SingleSidePrototypes(nn.Module):
     "MMDG's SSP head: per modality a shared live prototype and one spoof prototype per source domain, refreshed per epoch."
-    per_domain_spoof = True
+    per_domain_spoof, num_live, per_domain_live = True, 1, False
     def __init__(self, backbone,             # mmdgpp.models.backbone.Backbone (frozen; gives the width and logit scale)
                  num_domains: int,           # N source domains: classes 0 = live, 1..N = spoof of domain i
                  cfg: PromptConfig|None=None, # uses proto_momentum

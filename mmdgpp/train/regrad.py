@@ -13,7 +13,7 @@ from ..core import fail
 from ..config import MODALITIES, ReGradConfig
 
 # %% auto #0
-__all__ = ['RULES', 'UNDEFINED', 'VJP_MODES', 'AUTO_TRIALS', 'ReGrad']
+__all__ = ['RULES', 'UNDEFINED', 'SCOPES', 'VJP_MODES', 'AUTO_TRIALS', 'ReGrad']
 
 # %% ../../nbs/30_train.regrad.ipynb #33cfa61e
 RULES = {  # version -> ((alpha, gamma) when conflicting, (alpha, gamma) when agreeing)
@@ -23,16 +23,18 @@ RULES = {  # version -> ((alpha, gamma) when conflicting, (alpha, gamma) when ag
     4: ((1., -1.), (0.,  1.)),
 }
 UNDEFINED = ('literal', 'pass')  # zero reference gradient: the conflict rule as written | b passes unchanged
+SCOPES = ('all', 'reference')    # which owned tensors get the modulated gradients (`ReGrad.from_model`)
 
 # %% ../../nbs/30_train.regrad.ipynb #3b4b40e6
 class _Layout:
     "Flat buffers and their per-tensor views for a fixed list of parameter tensors on one device."
-    def __init__(self, params, owner, M, device, dtype):
+    def __init__(self, params, owner, M, device, dtype, modulated=None):
         self.numels = [p.numel() for p in params]
         self.P, self.T, self.M, self.device, self.dtype = sum(self.numels), len(params), M, device, dtype
         n = torch.tensor(self.numels, device=device)
         self.seg = torch.repeat_interleave(torch.arange(self.T, device=device), n, output_size=self.P)  # (P,) tensor of each number
         self.owner = torch.tensor(owner, device=device, dtype=torch.long)   # (T,) modality index; M = no owner
+        self.modulated = None if modulated is None else torch.tensor(modulated, device=device, dtype=dtype)  # (T,) 0: fused gradient only
         self.ar = torch.arange(self.T, device=device)                       # (T,) tensor indices 0..T-1
         self.modal = torch.arange(M, device=device)[:, None]                # (M, 1) modality indices, for one-hot masks
         self.iu = torch.triu_indices(M, M, device=device)                   # (2, M(M+1)/2) the pairs a <= b
@@ -62,7 +64,8 @@ class ReGrad:
     def __init__(self, cfg: ReGradConfig,           # enabled, version (1-4), beta, use_certainty
                  modality_params: dict,              # modality -> trainable tensors of that modality's branch
                  shared_params: list,                # trainable tensors owned by no modality (fused head, ...)
-                 modalities: tuple=MODALITIES):      # the modality names, in order
+                 modalities: tuple=MODALITIES,       # the modality names, in order
+                 fused_params: list|None=None):      # trainable tensors that get the fused loss's gradient only
         if not isinstance(cfg, ReGradConfig): fail(f'ReGrad needs a ReGradConfig, got {type(cfg).__name__}')
         if cfg.version not in RULES: fail(f'regrad.version must be 1, 2, 3 or 4, got {cfg.version}')
         if not 0.0 <= cfg.beta < 1.0: fail(f'regrad.beta must be in [0, 1), got {cfg.beta}')
@@ -73,15 +76,15 @@ class ReGrad:
         if not isinstance(modality_params, dict): fail('modality_params must be a dict: modality -> list of parameters')
         unknown = [k for k in modality_params if k not in self.modalities]
         if unknown: fail(f'modality_params has unknown modality {unknown[0]!r}; expected some of {", ".join(self.modalities)}')
-        groups = [(k, modality_params.get(m) or []) for k, m in enumerate(self.modalities)] + [(M, shared_params or [])]
-        seen, self.params, self.owner = {}, [], []
-        for k, ps in groups:
-            where = self.modalities[k] if k < M else 'shared'
+        groups = ([(k, modality_params.get(m) or [], self.modalities[k]) for k, m in enumerate(self.modalities)]
+                  + [(M, shared_params or [], 'shared'), (M, fused_params or [], 'fused-only')])
+        seen, self.params, self.owner, self.modulated = {}, [], [], []
+        for k, ps, where in groups:
             for p in ps:
                 if not isinstance(p, torch.Tensor): fail(f'{where} parameters must be tensors, got {type(p).__name__}')
                 if id(p) in seen: fail(f'a parameter of shape {tuple(p.shape)} is listed under both {seen[id(p)]!r} and {where!r}')
                 seen[id(p)] = where
-                if p.requires_grad: self.params.append(p); self.owner.append(k)
+                if p.requires_grad: self.params.append(p); self.owner.append(k); self.modulated.append(float(where != 'fused-only'))
         if not self.params: fail('ReGrad got no trainable parameters')
         if len({(p.device, p.dtype) for p in self.params}) > 1:
             fail('ReGrad needs all trainable parameters on one device with one dtype')
@@ -90,19 +93,27 @@ class ReGrad:
 
     @classmethod
     def from_model(cls, cfg: ReGradConfig, model: nn.Module, modalities: tuple=MODALITIES) -> 'ReGrad':
-        "Ownership from `model.modality_params()` / `model.shared_params()`; fails if a trainable parameter is in neither."
+        "Ownership from `model.modality_params(scope)` / `model.shared_params()`; fails if a trainable parameter is in neither."
+        scope = getattr(cfg, 'scope', 'all')
+        if scope not in SCOPES: fail(f'regrad.scope must be {" or ".join(SCOPES)}, got {scope!r}')
         mp, sp = model.modality_params(), model.shared_params()
-        listed = {id(p) for ps in [*mp.values(), sp] for p in ps}
+        fo = []
+        if scope != 'all':      # the owned tensors outside the scope keep the fused loss's gradient only
+            kept = {id(p) for ps in model.modality_params(scope).values() for p in ps}
+            mp, fo = ({m: [p for p in ps if id(p) in kept] for m, ps in mp.items()},
+                      [p for ps in mp.values() for p in ps if id(p) not in kept])
+        listed = {id(p) for ps in [*mp.values(), sp, fo] for p in ps}
         lost = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in listed]
         if lost: fail(f'{len(lost)} trainable parameters have no recorded owner (e.g. {lost[0]}); '
                       'list them in modality_params() or shared_params()')
-        return cls(cfg, mp, sp, modalities)
+        return cls(cfg, mp, sp, modalities, fo)
 
     def layout(self) -> _Layout:
         "The flat-buffer layout on the parameters' current device (rebuilt if the model moved)."
         p0 = self.params[0]
         if self._layout is None or self._layout.device != p0.device or self._layout.dtype != p0.dtype:
-            self._layout = _Layout(self.params, self.owner, len(self.modalities), p0.device, p0.dtype)
+            self._layout = _Layout(self.params, self.owner, len(self.modalities), p0.device, p0.dtype,
+                                   None if all(self.modulated) else self.modulated)
         return self._layout
 
     def __repr__(self):
@@ -177,6 +188,7 @@ def modulate(self: ReGrad, G: torch.Tensor, pres: torch.Tensor, U: torch.Tensor,
     lay, g_fused, Gm = self.layout(), G[0], G[1:]
     D = self.pair_dots(Gm)                                           # (M, M, T)
     C = self.coefficients(D, pres, U, fast)                          # (M, T)
+    if lay.modulated is not None: C = C * lay.modulated              # fused-only tensors: no modality terms
     out = torch.add(g_fused, (C.index_select(1, lay.seg) * Gm).sum(0), out=lay.out)   # g_fused + sum_m C_m g_m
     dots_all = D.sum(-1)                                             # (M, M) dot products over all tensors
     norms = dots_all.diagonal().clamp_min(0).sqrt()                  # (M,) |g_m|
