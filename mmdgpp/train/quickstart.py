@@ -151,7 +151,7 @@ def cli_quickstart(p):
   mmdgpp quickstart --set train.epochs=1 --no-baseline           a faster smoke run"""
     add_device_arg(p)
     add_weights_args(p, backbone='open_clip architecture: mmdg-tiny-64 (default, CPU) or ViT-B-16 (GPU)',
-                     pretrained="weights: '' for random init (tiny default), openai (ViT default) or a local file")
+                     pretrained="weights: default (the shipped synthclip tower for mmdg-tiny-64, openai for ViT-B-16), '' for random init, or a local file")
     add_out_arg(p, 'output folder (default: <runs_dir>/quickstart)')
     p.add_argument('--no-baseline', action='store_true', help='skip the ERM baseline')
     add_set_arg(p, 'override a setting of both runs, e.g. --set train.epochs=1 (repeatable)')
