@@ -69,7 +69,7 @@ def _verbosity_args(p, default):
     g.add_argument('-q', '--quiet', action='store_true', default=default, help='print warnings and errors only')
     g.add_argument('-v', '--verbose', action='store_true', default=default, help='print debug messages too')
 
-def build_parser(command: str|None=None, # fill only this command's arguments (None: every command)
+def build_parser(command: str|None=None, # fill only this command's arguments (None: every command; '': none)
                  ) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='mmdgpp', description='MMDG++ multimodal face anti-spoofing workbook.')
     ap.add_argument('--version', action='version', version=f'mmdgpp {__version__}')
@@ -91,7 +91,8 @@ def main(argv=None) -> int:
     "Entry point of the `mmdgpp` console script."
     argv = sys.argv[1:] if argv is None else list(argv)
     chosen = next((a for a in argv if not a.startswith('-')), None)
-    ap = build_parser(chosen if chosen in {**COMMANDS, **COMMAND_MODULES} else None)
+    # no command (`mmdgpp --help`, a typo): the command list only; filling every command's flags imports torch (~6 s)
+    ap = build_parser(chosen if chosen in {**COMMANDS, **COMMAND_MODULES} else '')
     a = ap.parse_args(argv)
     if not a.command: ap.print_help(); return 2
     set_verbosity(a.quiet, a.verbose)

@@ -111,3 +111,20 @@ def test_inline_commands_parse():
         if not argv: continue
         _parse(argv); checked += 1
     assert checked >= 3, snippets
+
+
+def test_readme_tells_the_newcomer_what_to_expect():
+    "The HTER keys named by threshold, the time of `make test`, what the quickstart shows and where the evidence is."
+    py = ''.join(b for lang, b in BLOCKS if lang == 'python')
+    assert "['val-eer']['hter']" in py and 'headline' in py            # the example prints the headline HTER, named
+    assert re.search(r'make test .*about \d+ min on 2 CPU cores', README)
+    assert 'near chance' in README and 'ablations/summary.ipynb' in README and '`hter_val_eer`' in README and '`hter_test_eer`' in README
+
+
+def test_one_quickstart_time_everywhere():
+    "The quickstart's time is one figure, in the README and in `quickstart --help`."
+    r = run_cli('quickstart', '--help')
+    help_s = re.findall(r'About (\d+) s on two CPU cores', ' '.join(r.stdout.split()))
+    readme_s = re.findall(r'takes about (\d+) s on two CPU', ' '.join(README.split()))
+    assert help_s and help_s == readme_s, (help_s, readme_s)
+    assert 'two minutes' not in ' '.join(r.stdout.split()) + README

@@ -191,12 +191,14 @@ class BatchInterrupted(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _interruptible():
-    "SIGTERM (a cluster's time limit) stops the batch like Ctrl-C does."
+    "SIGINT and SIGTERM (a cluster's time limit) stop the batch, whatever handling of them the driver inherited."
     if threading.current_thread() is not threading.main_thread(): yield; return
     def term(*_): raise KeyboardInterrupt
-    old = signal.signal(signal.SIGTERM, term)
+    # a shell starts a background job (`cmd &` in a script, CI) with SIGINT ignored, and Python then keeps it ignored:
+    # the interrupt would never reach the batch, so the handler is installed here rather than inherited
+    old = signal.signal(signal.SIGTERM, term), signal.signal(signal.SIGINT, signal.default_int_handler)
     try: yield
-    finally: signal.signal(signal.SIGTERM, old)
+    finally: signal.signal(signal.SIGTERM, old[0]); signal.signal(signal.SIGINT, old[1])
 
 def run_batch(grid: Grid|str|Path, out: str|Path|None = None, jobs: int = 1, shard: str|tuple|None = None,
               retry_failed: bool = True, progress: bool = True, kernel: str = 'python3', gpus: list|None = None,

@@ -149,7 +149,7 @@ def load_benchmark(lists_dir: str|Path,          # folder holding {C,P,S,W}-{tra
         if x not in DATASETS: fail(f'unknown dataset {x!r}; valid: {", ".join(DATASETS)}')
     for s in splits:
         if s not in SPLITS: fail(f'unknown split {s!r}; valid: {", ".join(SPLITS)}')
-    if not d.is_dir(): fail(f'split-list folder not found: {d} (set split_lists in settings.ini or pass the folder)')
+    if not d.is_dir(): fail(f'split-list folder not found: {d} (set split_lists in settings.ini or the MMDGPP_SPLIT_LISTS environment variable)')
     missing = [f'{x}-{s}.txt' for x in datasets for s in splits if not (d/f'{x}-{s}.txt').is_file()]
     if missing: fail(f'{d}: missing split list(s) {", ".join(missing)}')
     bench = {(x, s): read_split(d/f'{x}-{s}.txt', x, s) for x in datasets for s in splits}

@@ -118,8 +118,9 @@ def load_weights(model: nn.Module, path: str|Path, name: str=''):
     model.load_state_dict(sd, strict=True)
 
 # %% ../../nbs/20_models.backbone.ipynb #47a71bac
-SHIPPED = {   # pretrained tag -> the architecture it fits, its file under mmdgpp/weights/, the SHA-256 of that file
-    'synthclip': dict(arch='mmdg-tiny-64', file='synthclip-tiny64.pt', sha256='ee836fa117f5d8b03c15a9aba6811150bc61d3eae542b44db6b52af72aee5f3c'),
+SHIPPED = {   # pretrained tag -> the architecture it fits, its file under mmdgpp/weights/, the SHA-256 of that file and of its tensors
+    'synthclip': dict(arch='mmdg-tiny-64', file='synthclip-tiny64.pt', sha256='ee836fa117f5d8b03c15a9aba6811150bc61d3eae542b44db6b52af72aee5f3c',
+                      tensors_sha256='063673459df22141560b1a4b86a78f4e15c25afc486e4ef13284a7f4e64bd433'),
 }
 DEFAULT = 'default'   # the pretrained value that stands for the architecture's usual weights
 
@@ -144,6 +145,13 @@ def resolve_pretrained(name: str, pretrained: str|None) -> str:
     if name.startswith('mmdg-'): return ''
     return 'openai' if 'openai' in _open_clip().list_pretrained_tags_by_model(name) else ''
 
+def _tensors_digest(p: Path) -> str|None:
+    "`tensors_sha256` of the state dict in file `p`; None if it does not load as one."
+    from mmdgpp.models.pretrain import tensors_sha256
+    try: sd = torch.load(p, map_location='cpu', weights_only=True)
+    except Exception: return None
+    return tensors_sha256(sd) if isinstance(sd, dict) and all(torch.is_tensor(v) for v in sd.values()) else None
+
 def shipped_weights(tag: str, name: str, root: str|Path|None=None) -> Path:
     "The checksum-verified file of shipped weights `tag` for architecture `name` (`root`: another folder holding it)."
     s = SHIPPED[tag]
@@ -153,9 +161,10 @@ def shipped_weights(tag: str, name: str, root: str|Path|None=None) -> Path:
     p = Path(root or weights_dir())/s['file']
     if not p.is_file(): fail(f'shipped weights "{tag}" missing: {p} (reinstall mmdgpp)')
     h = file_sha256(p)
-    if h != s['sha256']:
-        fail(f'checksum mismatch for shipped weights "{tag}" ({p}): sha256 {h[:12]}..., recorded {s["sha256"][:12]}...; '
-             f'the file is damaged or was replaced (reinstall mmdgpp, or rebuild it with the command in {p.with_suffix(".json").name})')
+    if h != s['sha256'] and _tensors_digest(p) != s['tensors_sha256']:   # a rebuilt file: other bytes (torch.save's archive name), same tensors
+        fail(f'checksum mismatch for shipped weights "{tag}" ({p}): sha256 {h[:12]}... and its tensors differ from the recorded '
+             f'{s["sha256"][:12]}... / tensors {s["tensors_sha256"][:12]}...; the file is damaged or holds other weights '
+             f'(reinstall mmdgpp, or rebuild it with the command in {p.with_suffix(".json").name})')
     return p
 
 # %% ../../nbs/20_models.backbone.ipynb #a7afb01d

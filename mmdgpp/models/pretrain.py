@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from ..core import fail, atomic_path, atomic_write_json
+from ..config import RANGES, _interval
 from ..data.captions import render_sample
 from .backbone import file_sha256
 from ..data.datasets import CLIP_MEAN, CLIP_STD     # CLIP's normalisation, defined once
@@ -118,6 +119,12 @@ def _check(arch, n, steps, batch, lr, wd, warmup, seed, min_scale, save_every):
     if warmup < 0: fail(f'--warmup must be >= 0, got {warmup}')
     if not 0 < min_scale <= 1: fail(f'--min-scale must be in (0, 1], got {min_scale}')
     if save_every < 1: fail(f'--save-every must be positive, got {save_every}')
+    lo, hi, *_ = _interval(RANGES['train.seed'])      # the seed range every command checks
+    if not lo <= seed <= hi: fail(f"--seed must be in {RANGES['train.seed']}, got {seed}")
+
+def _say(msg: str):
+    "One progress line on stderr, flushed at once (a log file under nohup or a batch system sees it)."
+    print(f'pretrain: {msg}', file=sys.stderr, flush=True)
 
 def _write_log(out: Path, log: list[dict]):
     from mmdgpp.core import atomic_write_text
@@ -140,18 +147,20 @@ def pretrain(out: str|Path,             # folder for last.pt, log.csv, args.json
              workers: int=2,            # processes drawing the corpus
              threads: int|None=None,    # torch threads (None: leave as is)
              cache: str|Path|None=None, # corpus cache folder
-             progress: bool|None=None,  # tqdm bar (None: when stderr is a terminal)
+             progress: bool|str|None=None, # True: a tqdm bar; 'lines': a line per checkpoint; False: quiet; None: a bar on a terminal, else lines
              ) -> dict:
     "Contrastive pretraining of `arch` on the captioned corpus; returns the final training state."
     from open_clip.loss import ClipLoss
     from tqdm.auto import tqdm
     args = dict(arch=arch, n=n, steps=steps, batch=batch, lr=lr, wd=wd, warmup=warmup, seed=seed, min_scale=min_scale, save_every=save_every)
     _check(**args)
+    if until is not None and until < 1: fail(f'--until must be a positive step, got {until}')
     out = Path(out); ck = out/'last.pt'
     if resume and not ck.exists(): fail(f'nothing to resume: {ck} does not exist')
     if not resume and ck.exists(): fail(f'{ck} exists; pass --resume to continue it or choose another --out')
     if threads: torch.set_num_threads(threads)
-    progress = sys.stderr.isatty() if progress is None else progress
+    progress = (True if sys.stderr.isatty() else 'lines') if progress is None else progress
+    lines = progress == 'lines'
     torch.manual_seed(seed)
     model, tok = _clip_model(arch)
     opt, loss_fn = _optimizer(model, lr, wd), ClipLoss()
@@ -166,7 +175,9 @@ def pretrain(out: str|Path,             # folder for last.pt, log.csv, args.json
         state = dict(step=st['step'], log=st['log'], seconds=st['seconds'])
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out/'args.json', args)
-    ims, caps = corpus_arrays(n, seed, 'train', model.visual.image_size[0], workers, cache, progress)
+    if lines: _say(f'drawing the corpus ({n} pairs, {workers} processes)'); tc = time.time()
+    ims, caps = corpus_arrays(n, seed, 'train', model.visual.image_size[0], workers, cache, progress is True)
+    if lines: _say(f'corpus ready in {time.time() - tc:.0f} s; training steps {state["step"] + 1} to {steps if until is None else min(steps, until)} of {steps}')
     tokens = tok(caps)
     def save():
         with atomic_path(ck) as tmp:
@@ -174,7 +185,7 @@ def pretrain(out: str|Path,             # folder for last.pt, log.csv, args.json
                             seconds=state['seconds'], args=args), tmp)
         _write_log(out, state['log'])
     model.train()
-    bar = tqdm(total=steps, initial=state['step'], desc='pretrain', disable=not progress)
+    bar = tqdm(total=steps, initial=state['step'], desc='pretrain', disable=progress is not True)
     t0 = time.time() - state['seconds']
     stop = steps if until is None else min(steps, until)
     while state['step'] < stop:
@@ -192,7 +203,9 @@ def pretrain(out: str|Path,             # folder for last.pt, log.csv, args.json
         state['step'] = s + 1; state['seconds'] = time.time() - t0
         state['log'].append(dict(step=s + 1, loss=loss.item(), logit_scale=scale.item(), lr=opt.param_groups[0]['lr'], acc=acc, seconds=state['seconds']))
         bar.update(1); bar.set_postfix(loss=f'{loss.item():.3f}', T=f'{scale.item():.1f}')
-        if state['step'] % save_every == 0 or state['step'] == stop: save()
+        if state['step'] % save_every == 0 or state['step'] == stop:
+            save()
+            if lines: _say(f"step {state['step']}/{steps}, loss {loss.item():.3f}, T {scale.item():.1f}, {state['seconds']/60:.1f} min, checkpoint written")
     bar.close()
     return dict(model=model, step=state['step'], log=state['log'], seconds=state['seconds'], args=args)
 
@@ -239,15 +252,18 @@ def cli_pretrain(p):
     p.add_argument('--threads', type=int, default=2, help='torch threads (default: 2)')
     p.add_argument('--cache', default=None, help='corpus cache folder (default: a temporary folder)')
     p.add_argument('--export', default=None, help='also write the float16 weights file here (and its .json)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar: a line per checkpoint instead (as when stderr is not a terminal)')
     def run(a):
         if a.workers < 1: fail(f'--workers must be positive, got {a.workers}')
         if a.threads < 1: fail(f'--threads must be positive, got {a.threads}')
         r = pretrain(a.out, a.arch, a.n, a.steps, a.batch, a.lr, a.wd, a.warmup, a.seed, a.min_scale, a.save_every,
-                     a.resume, a.until, a.workers, a.threads, a.cache, None if not a.no_progress else False)
+                     a.resume, a.until, a.workers, a.threads, a.cache, 'lines' if a.no_progress else None)
         last = r['log'][-1] if r['log'] else {}
         print(f"pretrained {a.arch} for {r['step']} steps in {r['seconds']/60:.1f} min; final loss {last.get('loss', float('nan')):.3f}")
         if a.export and r['step'] == a.steps:
             info = export_weights(Path(a.out)/'last.pt', a.export, 'mmdgpp ' + ' '.join(sys.argv[1:]))
             print(f"wrote {a.export} (file sha256 {info['sha256']}; tensors sha256 {info['tensors_sha256']})")
+        elif a.export:
+            print(f"--export skipped: stopped at step {r['step']} of {a.steps}; run the same command with --resume "
+                  f"(without --until) to finish and write {a.export}", file=sys.stderr)
     return run
