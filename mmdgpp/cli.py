@@ -57,6 +57,7 @@ COMMAND_MODULES = {
     'ablate': ('mmdgpp.ablate', 'run an ablation grid of papermill notebooks'),
     'pretrain': ('mmdgpp.models.pretrain', 'contrastive pretraining of the tiny CLIP on the captioned synthetic corpus'),
     'data': ('mmdgpp.data.check', 'check a copy of the real datasets against the split lists'),
+    'predict': ('mmdgpp.eval.predict', 'score RGB/depth/IR samples with a trained run: live probability, decision, certainty'),
 }
 
 def _command_builder(name):
