@@ -206,6 +206,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'mmdgpp.data.datasets._synth_location': ( 'data.datasets.html#_synth_location',
                                                                                 'mmdgpp/data/datasets.py'),
                                       'mmdgpp.data.datasets.build_data': ('data.datasets.html#build_data', 'mmdgpp/data/datasets.py'),
+                                      'mmdgpp.data.datasets.padisi22_modalities': ( 'data.datasets.html#padisi22_modalities',
+                                                                                    'mmdgpp/data/datasets.py'),
                                       'mmdgpp.data.datasets.read_image': ('data.datasets.html#read_image', 'mmdgpp/data/datasets.py'),
                                       'mmdgpp.data.datasets.resolve_path': ('data.datasets.html#resolve_path', 'mmdgpp/data/datasets.py'),
                                       'mmdgpp.data.datasets.subsample': ('data.datasets.html#subsample', 'mmdgpp/data/datasets.py'),
