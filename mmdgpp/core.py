@@ -28,6 +28,7 @@ SETTINGS_DEFAULTS = dict(
     runs_dir='runs',                         # output folder for training runs and ablation batches
     device='auto',                           # auto | cpu | cuda | cuda:N
     backbone='mmdg-tiny-64',                 # default open_clip architecture
+    wmca_attack_lists='',                    # folder with WMCA_test_<attack>.txt: APCER per attack category on W ('' = off)
     pretrained='default',                    # 'default' (synthclip for mmdg-tiny-64, openai for ViTs), '' (random init), a tag, or a checkpoint path
 )
 
@@ -60,7 +61,7 @@ def load_settings(path: str|Path|None=None) -> dict:
                 if k not in s: fail(f'{p}: unknown setting "{k}"; known: {", ".join(s)}')
                 s[k] = v
         base = p.parent
-        for k in ('split_lists', 'data_root', 'synth_root', 'runs_dir'):
+        for k in ('split_lists', 'data_root', 'synth_root', 'runs_dir', 'wmca_attack_lists'):
             if s[k] and not Path(s[k]).is_absolute(): s[k] = str(base/s[k])
     for k in s:
         v = os.environ.get(f'MMDGPP_{k.upper()}')

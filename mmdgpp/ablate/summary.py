@@ -10,7 +10,8 @@ from .runner import _kernel_manager_class, _read_json
 
 # %% auto #0
 __all__ = ['BOOT_METRICS', 'metric_columns', 'load_results', 'summary_stats', 'format_table', 'markdown_table', 'run_scores',
-           'bootstrap_summary', 'format_ci_table', 'plot_forest', 'plot_variants', 'plot_heatmap', 'run_summary']
+           'bootstrap_summary', 'format_ci_table', 'plot_forest', 'published_beside', 'plot_variants', 'plot_heatmap',
+           'run_summary']
 
 # %% ../../nbs/64_ablate.summary.ipynb #80920cfc
 def metric_columns(df) -> list[str]:
@@ -227,6 +228,38 @@ def plot_forest(boot: 'pd.DataFrame', protocol: str, scale: float = 100, label: 
     ax.legend(fontsize=7, title='target', title_fontsize=7, loc='best', framealpha=0.7)
     fig.tight_layout()
     return fig
+
+# %% ../../nbs/64_ablate.summary.ipynb #5fc1f713
+def _data_source(run_dir) -> str:
+    import json
+    try: c = json.loads((Path(run_dir)/'config.json').read_text())
+    except (OSError, ValueError): return ''
+    return str(c.get('data', {}).get('source', '') if isinstance(c.get('data'), dict) else c.get('data.source', ''))
+
+def published_beside(long: 'pd.DataFrame',   # load_results's table
+                     protocol: str,          # p1 | p2 | p3
+                     metric: str = 'hter',   # hter (test EER) | auc: what the papers report
+                    ) -> 'pd.DataFrame|None':
+    "Our mean ± std per setting above the published numbers of `protocol` (in %), for real-data runs; else None."
+    import pandas as pd
+    from mmdgpp.eval.published import load_published
+    runs = long[long.protocol == protocol]
+    if metric not in ('hter', 'auc') or runs.empty or metric not in runs.columns: return None
+    if any(_data_source(d) != 'real' for d in dict.fromkeys(runs.dir)): return None
+    pub = load_published()
+    pub = pub[(pub.protocol == protocol) & pub[metric].notna()]
+    if pub.empty: return None
+    ours = format_table(summary_stats(runs, metric), protocol)
+    ours.index = [f'ours: {v}' for v in ours.index]
+    col = pub.setting + pub.missing.map(lambda m: f' -{m}' if m else '')
+    theirs = pub.assign(col=col, cell=pub[metric].map(lambda v: f'{v:.2f}'),
+                        row=[f'published: {m} [{s}]' for m, s in zip(pub.method, pub.source)])
+    theirs = theirs.pivot(index='row', columns='col', values='cell').reindex(index=list(dict.fromkeys(theirs.row)))
+    cols = list(dict.fromkeys([*[c for c in ours.columns if c != 'Avg'], *[c for c in theirs.columns if not c.startswith('Avg')],
+                               *[c for c in [*ours.columns, *theirs.columns] if c.startswith('Avg')]]))
+    t = pd.concat([ours, theirs]).reindex(columns=cols).fillna('—')
+    t.index.name = f'{protocol} {metric.upper()} %'
+    return t
 
 # %% ../../nbs/64_ablate.summary.ipynb #23a9fb1a
 def plot_variants(long: 'pd.DataFrame', metric: str = 'hter', scale: float = 100):

@@ -16,8 +16,8 @@ from ..config import MODALITIES
 from .splits import Record, Task, get_task, load_benchmark, read_split, task_records
 
 # %% auto #0
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_NPZ_KEYS', 'resolve_path', 'to_unit_hwc', 'read_image', 'FASDataset', 'subsample',
-           'DataBundle', 'corruption_flags', 'build_data']
+__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_NPZ_KEYS', 'NPZ_LAYOUTS', 'resolve_path', 'to_unit_hwc', 'read_image',
+           'padisi22_modalities', 'FASDataset', 'subsample', 'DataBundle', 'corruption_flags', 'build_data']
 
 # %% ../../nbs/11_data.datasets.ipynb #c00375e2
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -63,6 +63,14 @@ def read_image(path: Path) -> np.ndarray:
 
 # %% ../../nbs/11_data.datasets.ipynb #9aaa73e7
 DEFAULT_NPZ_KEYS = dict(rgb='rgb', depth='depth', ir='ir')
+NPZ_LAYOUTS = ('keys', 'padisi22')   # keys: one array per modality (npz_keys); padisi22: PADISI-Face's 22-channel `data`
+
+def padisi22_modalities(a: np.ndarray, what: str='array') -> dict:
+    "PADISI-Face's 22-channel array (colour BGR at 0-2, NIR 3, depth 4; values in [0, 1]) -> {rgb, depth, ir} float (H, W, 3)."
+    a = np.asarray(a)
+    if a.ndim == 3 and a.shape[-1] != 22 and a.shape[0] == 22: a = np.moveaxis(a, 0, -1)
+    if a.ndim != 3 or a.shape[-1] != 22: fail(f'{what}: expected a 22-channel array (H, W, 22) or (22, H, W), got {tuple(a.shape)}')
+    return dict(rgb=to_unit_hwc(a[..., 2::-1], what), depth=to_unit_hwc(a[..., 4], what), ir=to_unit_hwc(a[..., 3], what))
 
 class FASDataset(torch.utils.data.Dataset):
     "Multimodal face anti-spoofing samples from split-list records, rooted at a data root."
@@ -73,6 +81,7 @@ class FASDataset(torch.utils.data.Dataset):
                  domains=(),                        # source dataset letters; domain = index here, else -1
                  missing=(),                        # modalities absent for every sample (zeros, present=False)
                  npz_keys: dict|None=None,          # modality -> key in a PADISI .npz (None: absent)
+                 npz_layout: str='keys',            # keys (npz_keys) | padisi22 (the release's 22-channel `data` array)
                  skip_missing: bool=False,          # drop samples with missing files (warn) instead of failing
                  train: bool=False,                 # training-time augmentation (joint horizontal flip)
                  flip_p: float=0.5,                 # probability of the flip when `train`
@@ -86,6 +95,8 @@ class FASDataset(torch.utils.data.Dataset):
         if bad: fail(f'unknown modality {bad[0]!r} in missing; valid: {", ".join(MODALITIES)}')
         self.missing = tuple(m for m in MODALITIES if m in missing)
         self.npz_keys = dict(DEFAULT_NPZ_KEYS, **(npz_keys or {}))
+        if npz_layout not in NPZ_LAYOUTS: fail(f'unknown npz layout {npz_layout!r}; valid: {", ".join(NPZ_LAYOUTS)}')
+        self.npz_layout = npz_layout
         bad = [k for k in self.npz_keys if k not in MODALITIES]
         if bad: fail(f'npz_keys: unknown modality {bad[0]!r}; valid: {", ".join(MODALITIES)}')
         if len(mean) != 3 or len(std) != 3: fail(f'mean and std need 3 values (one per channel), got {mean!r}, {std!r}')
@@ -119,6 +130,9 @@ class FASDataset(torch.utils.data.Dataset):
             p = resolve_path(self.root, r.npz, r.where)
             try:
                 with np.load(p, allow_pickle=False) as z:
+                    if self.npz_layout == 'padisi22':
+                        if 'data' not in z.files: fail(f'{p}: no array \'data\' (npz layout padisi22); arrays: {", ".join(z.files)}')
+                        return {m: a for m, a in padisi22_modalities(z['data'], f'{p}[data]').items() if m not in self.missing}
                     out = {}
                     for m in MODALITIES:
                         k = self.npz_keys.get(m)
@@ -214,6 +228,7 @@ def build_data(cfg,                          # ExperimentConfig (uses cfg.data)
                mean=CLIP_MEAN, std=CLIP_STD, # the backbone's normalisation
                skip_missing: bool=False,     # drop samples whose files are missing (warn) instead of failing
                npz_keys: dict|None=None,     # PADISI .npz keys (default rgb, depth, ir)
+               npz_layout: str='keys',       # keys | padisi22 (PADISI-Face's released 22-channel npz)
               ) -> DataBundle:
     "The task's train / val / test datasets for `cfg.data` (real or synthetic benchmark)."
     dc, settings = cfg.data, load_settings()
@@ -229,7 +244,7 @@ def build_data(cfg,                          # ExperimentConfig (uses cfg.data)
         for x in task.targets: bench[x, 'test'] = read_split(lists/f'{x}-test-{dc.test_render}.txt', x, 'test')
     recs = task_records(bench, task)
     known = dc.source == 'synthetic'
-    kw = dict(root=root, image_size=image_size, mean=mean, std=std, domains=task.sources, npz_keys=npz_keys,
+    kw = dict(root=root, image_size=image_size, mean=mean, std=std, domains=task.sources, npz_keys=npz_keys, npz_layout=npz_layout,
               skip_missing=skip_missing, corrupt=corruption_flags(root) if known else None)
     return DataBundle(task, list(task.sources), FASDataset(recs['train'], train=True, **kw),
                       FASDataset(recs['val'], **kw), FASDataset(recs['test'], missing=task.missing_test, **kw),

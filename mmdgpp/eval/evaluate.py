@@ -236,6 +236,8 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     mods = ModalityReadouts(model)               # per-modality read-outs of the test pass (key `modalities`)
     test = predict(model, data.test, desc=f'{task.name} test', observe=meter.update, **kw)
     mods.close()
+    from mmdgpp.eval.attacks import categorise, format_apcer, plot_apcer   # W spoofs by attack category (44_eval.attacks)
+    test, attack_lists = categorise(test, ecfg, task.targets)
     val = predict(model, src_data.val, desc='source val', **kw)
     m = task_metrics(test, val)
     scores_path = write_scores(out/f'scores-{task.name}.csv', test)
@@ -247,6 +249,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
         figs = dict(roc=out/'figures'/f'roc-{task.name}.png', scores=out/'figures'/f'scores-{task.name}.png')
         plot_roc(vs, vy, m['video'], figs['roc'], title)
         plot_scores(vs, vy, m['video'], figs['scores'], title)
+        if attack_lists: figs['apcer'] = out/'figures'/f'apcer-{task.name}.png'; plot_apcer(m['video'], figs['apcer'], title)
     res = dict(task=task.name, protocol=task.protocol, target=task.target, sources=list(task.sources),
                targets=list(task.targets), missing=list(task.missing_test), model=cfg.model, backbone=cfg.backbone.name,
                precision=effective_precision(cfg.backbone.precision, dev),
@@ -256,6 +259,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
                source_val=scalar_metrics(
                    compute_metrics(val['scores'], val['labels'], val['attacks'], val['videos'], threshold='test-eer')),
                figures={k: str(v) for k, v in figs.items()}, certainty=meter.result(),
+               attack_lists=str(attack_lists) if attack_lists else None,
                seconds=round(time.time() - t0, 2))
     res['modalities'] = mods.readouts(test['labels'], test['videos'])
     path = out/f'results-{task.name}.json'
@@ -263,6 +267,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     res['path'] = str(path)
     if verbose:
         _log.info(format_results(res))
+        if attack_lists: _log.info(format_apcer(res['metrics']))
         _log.info(f'results: {path}')
         _log.info(f'video scores: {scores_path}')
         if figs: _log.info(f'figures: {figs["roc"]}, {figs["scores"]}')
