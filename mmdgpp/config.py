@@ -82,6 +82,8 @@ class TrainConfig:
     val_metric: str = 'auc'       # auc | hter | eer | acer | tpr_at_fpr1 (model selection on the source val sets)
     grad_clip: float = 0.0        # 0 = off
     checkpoint_every: int = 0     # also write last.pt every N steps inside an epoch (0 = at epoch ends only)
+    select: str = 'metric'        # which epoch best.pt holds: metric (best val_metric) | loss (lowest source-val loss) | last
+    keep_epochs: bool = False     # also keep every epoch's weights as checkpoints/epoch-<N>.pt (model-selection studies)
 
 @dataclass
 class ExperimentConfig:
