@@ -349,7 +349,7 @@ def protocol_tables(long: 'pd.DataFrame', ref: str = 'mmdgpp', baseline: str = '
                 c[f'{k}: {ref} − {baseline}'] = ci(rb['diff'], rb.diff_lo, rb.diff_hi)
         if p2:
             for _, r in drop_summary(long, k, B, seed).iterrows():
-                cols[r.setting][r.variant][f'{k} drop'] = ci(r.drop, r.drop_lo, r.drop_hi)
+                cols[r.setting][r.variant][f'{k} drop'] = ci(r['drop'], r.drop_lo, r.drop_hi)
     if p2:
         sh = [c for c in long.columns if c.startswith(('shift_', 'w1_'))]
         for (s, v), g in long[long.condition.fillna('') != ''].groupby(['setting', 'variant'], sort=False):
