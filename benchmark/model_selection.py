@@ -10,7 +10,7 @@ Rules (`train.select`): `metric` (the best source-val AUC, the default `train.va
    checkpoint kept (`train.keep_epochs`), evaluates each epoch on the target (HTER at the source
    val-EER threshold, AUC) and prints, per run, the epoch each rule picks and the target HTER there.
 
-    python benchmark/model_selection.py
+    python benchmark/model_selection.py          # the committed counts and the recorded measurement
     nice -n 5 python benchmark/model_selection.py --train /tmp/ms --json /tmp/ms/selection.json
 """
 from __future__ import annotations
@@ -110,14 +110,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--train', metavar='DIR', help='also train and measure the small batch in DIR')
     ap.add_argument('--json', metavar='FILE', help='write the measured per-epoch numbers here')
-    ap.add_argument('--from-json', metavar='FILE', help='print a measurement written earlier by --json')
+    ap.add_argument('--from-json', metavar='FILE', help='print a measurement written earlier by --json '
+                    '(default: benchmark/model_selection.json)')
     a = ap.parse_args(argv)
     for b, c in committed().items():
         print(f'{b}: {c["runs"]} runs; AUC choice != last epoch in {c["auc_not_last"]}; val AUC tied across epochs in '
               f'{c["auc_tied"]}; best val AUC >= 0.95 in {c["auc_ge_095"]}; val loss logged: {c["has_val_loss"]}')
     runs = None
     if a.train: runs = measure(Path(a.train))
-    elif a.from_json: runs = json.loads(Path(a.from_json).read_text())
+    else:   # the measurement recorded beside this script (made with --train, see benchmark/README.md)
+        f = Path(a.from_json) if a.from_json else Path(__file__).with_name('model_selection.json')
+        if f.exists(): print(f'measured ({f.name}):'); runs = json.loads(f.read_text())
     if runs:
         print(report(runs))
         if a.json: Path(a.json).write_text(json.dumps(runs, indent=1))
