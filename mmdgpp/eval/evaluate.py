@@ -5,11 +5,11 @@ EER, TPR@FPR=1%, APCER/BPCER/ACER in every threshold mode, a results JSON and fi
 
 # %% ../../nbs/41_eval.evaluate.ipynb #26cf2b3d
 from __future__ import annotations
-import os, time
+import os, shutil, time
 from pathlib import Path
 from typing import Callable
 import numpy as np
-from ..core import fail, atomic_path, atomic_write_json, resolve_device
+from ..core import MMDGError, fail, atomic_path, atomic_write_json, resolve_device
 import logging
 _log = logging.getLogger('mmdgpp.eval.evaluate')
 from ..config import ExperimentConfig, from_dict, parse_overrides
@@ -186,9 +186,14 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     if overrides: cfg = from_dict(overrides, base=cfg)
     ecfg = eval_config(cfg, protocol, target, missing)
     task = check_task(ecfg)                       # a bad task fails here, before any model is built or folder made
+    want = Path(out_dir if out_dir else run)
+    made = next((a for a in [*reversed(want.parents), want] if not a.exists()), None)   # the first folder this call makes
+    out = writable_dir(want, 'results folder')   # checked before any model is built
     model, cfg, src_data, ck, dev = load_model(ck_path, overrides, device, build)
-    check_trained_with(src_data.train, task.missing_test)
-    out = writable_dir(out_dir if out_dir else run, 'results folder')   # made only once every input is checked
+    try: check_trained_with(src_data.train, task.missing_test)
+    except MMDGError:
+        if made is not None: shutil.rmtree(made, ignore_errors=True)   # refused: nothing left behind
+        raise
     same = (ecfg.data.protocol, ecfg.data.target, ecfg.data.missing) == (cfg.data.protocol, cfg.data.target, cfg.data.missing)
     data = src_data if same else task_data(ecfg, model, dev, build)
     if verbose and tuple(task.sources) != tuple(src_data.task.sources):
