@@ -251,7 +251,7 @@ def test_templates_and_grids_are_well_formed():
         assert 'study_config(' in src(code[i + 1])                # the next cell builds and checks the config
         assert 'save_results(' in src(code[-1])                   # the last cell records the results
         assert not any(c.get('outputs') for c in code)            # committed clean
-    counts = dict(quick=16, evidence_p1=84, heldout_p1=60, paper_p1=120, paper_p2=72, paper_p3=36)
+    counts = dict(quick=16, evidence_p1=84, heldout_p1=60, evidence_p2=72, evidence_p3=36, paper_p1=120, paper_p2=72, paper_p3=36)
     for name, n in counts.items():
         g = load_grid(ABL/'grids'/f'{name}.yaml')
         runs = expand(g)                                          # every name and value checked against the template
@@ -260,7 +260,7 @@ def test_templates_and_grids_are_well_formed():
             p = r.params
             cfg = study_config(p.get('PROTOCOL', 'p1'), p['TARGET'], p['SEED'], p['SMOKE'], p['MODEL'], p['ADAPTER'],
                                p['UNCERTAINTY'], p['PROMPTS'], p['REGRAD'], config={k: v for k, v in p.items() if '.' in k})
-            assert cfg.data.protocol == ('p3' if name == 'paper_p3' else 'p1')
+            assert cfg.data.protocol == ('p3' if name in ('paper_p3', 'evidence_p3') else 'p1')
             if name.startswith('paper'):
                 assert (cfg.backbone.name, cfg.backbone.pretrained, cfg.data.source, cfg.train.device) == \
                        ('ViT-B-16', 'openai', 'real', 'cuda')
@@ -309,7 +309,8 @@ def test_protocol_2_and_3_templates_in_smoke_mode(tmp_path, capsys, monkeypatch,
     for m in ('hter', 'auc'):
         assert p2[m] == pytest.approx(sum(p2[f'evaluations.{c}.{m}'] for c in conds) / 3)
     run = tmp_path/'missing'/p2.run
-    assert sorted(f.name for f in run.glob('results-*.json')) == sorted(f'results-p2-CPS-W-{c}.json' for c in conds)
+    assert sorted(f.name for f in run.glob('results-*.json')) == sorted(['results-p1-CPS-W.json',   # every modality, then each setting
+                                                                       *(f'results-p2-CPS-W-{c}.json' for c in conds)])
     assert json.loads((run/'config.json').read_text())['data']['protocol'] == 'p1'   # trained as Protocol 1
     # the summary's long table: a column per missing setting, and the two-source task
     st = summary_stats(load_results(tables), 'hter')

@@ -11,7 +11,8 @@ from ..core import MMDGError, fail
 
 # %% auto #0
 __all__ = ['GRID_KEYS', 'DEFAULT_TIMEOUT', 'HASH_NEUTRAL', 'Param', 'template_parameters', 'write_toy_template', 'check_params',
-           'Grid', 'load_grid', 'Run', 'params_hash', 'run_name', 'expand', 'parse_shard', 'select_shard']
+           'Grid', 'load_grid', 'Run', 'params_hash', 'run_name', 'check_task_params', 'expand', 'parse_shard',
+           'select_shard']
 
 # %% ../../nbs/61_ablate.grid.ipynb #b21211b4
 @dataclass
@@ -207,6 +208,15 @@ def run_name(labels: dict, h: str) -> str:
     return '_'.join([f'{_slug(k).lower()}-{_slug(v)}' for k, v in labels.items()] + [h])
 
 # %% ../../nbs/61_ablate.grid.ipynb #3a31fd27
+def check_task_params(params: dict, where: str):
+    "Fail (one line) when a run's PROTOCOL / TARGET / MISSING name no task: before the driver writes anything."
+    if 'TARGET' not in params: return
+    from mmdgpp.data.splits import get_task
+    try:
+        get_task(params.get('PROTOCOL', 'p1'), params['TARGET'])
+        for m in params.get('MISSING') or []: get_task('p2', params['TARGET'], m)   # tested without m: the p2 twin
+    except MMDGError as e: fail(f'{where}: {e}')
+
 def expand(grid: Grid) -> list[Run]:
     "All runs of `grid`, checked against the template's parameters."
     tparams = template_parameters(grid.template)
@@ -221,6 +231,7 @@ def expand(grid: Grid) -> list[Run]:
         params, labels = dict(grid.base), {}
         for k, (label, upd) in zip(names, combo): params.update(upd); labels[k] = label
         params = {**{k: p.default for k, p in tparams.items() if k != 'OUT_DIR'}, **check_params(params, tparams, where)}
+        check_task_params(params, f'{where} run {labels}')
         h = params_hash(grid.template, params)
         if h in seen: fail(f'{where}: runs {seen[h]} and {labels} have the same parameters; remove the duplicate')
         seen[h] = labels

@@ -5,11 +5,11 @@ EER, TPR@FPR=1%, APCER/BPCER/ACER in every threshold mode, a results JSON and fi
 
 # %% ../../nbs/41_eval.evaluate.ipynb #26cf2b3d
 from __future__ import annotations
-import os, time
+import os, shutil, time
 from pathlib import Path
 from typing import Callable
 import numpy as np
-from ..core import fail, atomic_path, atomic_write_json, resolve_device
+from ..core import MMDGError, fail, atomic_path, atomic_write_json, resolve_device
 import logging
 _log = logging.getLogger('mmdgpp.eval.evaluate')
 from ..config import ExperimentConfig, from_dict, parse_overrides
@@ -19,10 +19,24 @@ from ..train.checkpoints import (   # what evaluation shares with training (33_t
     writable_dir, effective_precision)
 
 # %% auto #0
-__all__ = ['THRESHOLDS', 'locate', 'load_model', 'task_data', 'task_metrics', 'plot_roc', 'plot_scores', 'ModalityReadouts',
-           'format_results', 'write_scores', 'eval_config', 'evaluate', 'cli_eval']
+__all__ = ['THRESHOLDS', 'trained_modalities', 'check_trained_with', 'locate', 'load_model', 'task_data', 'task_metrics',
+           'plot_roc', 'plot_scores', 'ModalityReadouts', 'format_results', 'write_scores', 'eval_config', 'evaluate',
+           'cli_eval']
 
 # %% ../../nbs/41_eval.evaluate.ipynb #b01cfbd1
+def trained_modalities(ds) -> tuple:
+    "The modalities that at least one sample of the dataset `ds` carries (a file or an .npz key, not marked missing)."
+    from mmdgpp.config import MODALITIES
+    keys = getattr(ds, 'npz_keys', None) or {}
+    return tuple(m for m in MODALITIES if m not in ds.missing and
+                 any((r.npz and keys.get(m)) or r.paths.get(m) for r in ds.records))
+
+def check_trained_with(train_ds, missing: tuple):
+    "Fail (one line) when a modality to be removed at test never reached the model in training."
+    lost = [m for m in missing if m not in trained_modalities(train_ds)]
+    if lost: fail(f'the model was trained without {lost[0]} (no training sample carries it): a test with {lost[0]} '
+                  'missing measures nothing; evaluate it without --missing')
+
 def locate(source: str|Path, which: str='best') -> tuple[Path, Path]:
     "(checkpoint file, folder for results and figures) from a run folder or a checkpoint file."
     if which not in ('best', 'last'): fail(f'which must be best or last, got {which!r}')
@@ -216,13 +230,19 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     import sys
     t0 = time.time()
     ck_path, run = locate(source, which)
-    out = writable_dir(out_dir if out_dir else run, 'results folder')   # checked before any model is built
     progress = sys.stderr.isatty() if progress is None else progress
     cfg = from_dict(read_checkpoint(ck_path)['config'])
     if overrides: cfg = from_dict(overrides, base=cfg)
     ecfg = eval_config(cfg, protocol, target, missing)
-    task = check_task(ecfg)                       # a bad task fails here, before any model is built
+    task = check_task(ecfg)                       # a bad task fails here, before any model is built or folder made
+    want = Path(out_dir if out_dir else run)
+    made = next((a for a in [*reversed(want.parents), want] if not a.exists()), None)   # the first folder this call makes
+    out = writable_dir(want, 'results folder')   # checked before any model is built
     model, cfg, src_data, ck, dev = load_model(ck_path, overrides, device, build)
+    try: check_trained_with(src_data.train, task.missing_test)
+    except MMDGError:
+        if made is not None: shutil.rmtree(made, ignore_errors=True)   # refused: nothing left behind
+        raise
     same = (ecfg.data.protocol, ecfg.data.target, ecfg.data.missing) == (cfg.data.protocol, cfg.data.target, cfg.data.missing)
     data = src_data if same else task_data(ecfg, model, dev, build)
     if verbose and tuple(task.sources) != tuple(src_data.task.sources):

@@ -16,7 +16,7 @@ from .checkpoints import writable_dir, effective_precision
 __all__ = ['RESUME_IGNORES', 'default_run_dir', 'config_differences', 'run_lock', 'write_log', 'plot_history']
 
 # %% ../../nbs/35_train.runfolder.ipynb #8c609adf
-RESUME_IGNORES = ('train.device', 'data.num_workers', 'data.root', 'data.lists')
+RESUME_IGNORES = ('train.device', 'data.num_workers', 'data.root', 'data.lists', 'train.keep_epochs')
 
 def default_run_dir(cfg: ExperimentConfig) -> Path:
     "runs_dir/<model>-<protocol>-<target>[-<missing>]-s<seed>"
@@ -85,7 +85,7 @@ def _write_metrics(out: Path, cfg, st: dict, complete: bool, regrad_used, device
     b, h = st['best'], st['history']
     atomic_write_json(out/'metrics.json', dict(
         status='complete' if complete else 'running', epochs_done=st['epoch'], epochs=cfg.train.epochs, steps=st['step'],
-        val_metric=cfg.train.val_metric, best_epoch=b['epoch'] if b else None, best_value=b['value'] if b else None,
+        val_metric=cfg.train.val_metric, select=cfg.train.select, best_epoch=b['epoch'] if b else None, best_value=b['value'] if b else None,
         best_val=b['metrics'] if b else None, last_val={k[4:]: v for k, v in h[-1].items() if k.startswith('val_')} if h else None,
         seconds=round(sum(r['seconds'] for r in h), 3), regrad=regrad_used, world_size=world,
         batch_size_per_process=cfg.data.batch_size, effective_batch_size=cfg.data.batch_size * world,

@@ -27,11 +27,11 @@ _all_ = ['get_rng_state', 'set_rng_state', 'deterministic', 'epoch_order', 'make
          'config_differences', 'run_lock', 'write_log', 'plot_history', 'base_config', 'config_from_args', 'add_config_args']
 
 # %% auto #0
-__all__ = ['VAL_METRICS', 'WarmupCosine', 'make_optimizer', 'validate', 'make_regrad', 'ReGradSlot', 'NonFiniteLoss',
-           'train_step', 'dist_env', 'best_checkpoint', 'steps_per_epoch', 'train', 'cli_train', 'get_rng_state',
-           'set_rng_state', 'deterministic', 'epoch_order', 'make_loader', 'RESUME_IGNORES', 'default_run_dir',
-           'config_differences', 'run_lock', 'write_log', 'plot_history', 'base_config', 'config_from_args',
-           'add_config_args']
+__all__ = ['VAL_METRICS', 'SELECT', 'WarmupCosine', 'make_optimizer', 'val_loss', 'validate', 'make_regrad', 'ReGradSlot',
+           'NonFiniteLoss', 'train_step', 'dist_env', 'best_checkpoint', 'selection', 'steps_per_epoch', 'train',
+           'cli_train', 'get_rng_state', 'set_rng_state', 'deterministic', 'epoch_order', 'make_loader',
+           'RESUME_IGNORES', 'default_run_dir', 'config_differences', 'run_lock', 'write_log', 'plot_history',
+           'base_config', 'config_from_args', 'add_config_args']
 
 # %% ../../nbs/31_train.trainer.ipynb #d919c4a5
 class WarmupCosine:
@@ -52,13 +52,21 @@ def make_optimizer(model: nn.Module, cfg: ExperimentConfig, total_steps: int):
     return opt, sched
 
 # %% ../../nbs/31_train.trainer.ipynb #4ee4fc22
-VAL_METRICS = dict(auc='max', tpr_at_fpr1='max', hter='min', eer='min', acer='min')
+VAL_METRICS = dict(auc='max', tpr_at_fpr1='max', hter='min', eer='min', acer='min', loss='min')
+SELECT = ('metric', 'loss', 'last')   # train.select: the best val_metric, the lowest source-val loss, the last epoch
+
+def val_loss(scores, labels) -> float:
+    "Mean frame-level cross-entropy of live scores P(live) against the labels (1 = live)."
+    import numpy as np
+    s, y = np.clip(np.asarray(scores, float), 1e-7, 1 - 1e-7), np.asarray(labels) == 1
+    return float(-np.where(y, np.log(s), np.log1p(-s)).mean())
 
 def validate(model: nn.Module, dataset, cfg: ExperimentConfig, device='cpu', progress: bool=False) -> dict:
     "Video-level metrics of `model` on `dataset` (threshold: the set's own EER)."
     from mmdgpp.eval.metrics import compute_metrics
     p = predict(model, dataset, 2 * cfg.data.batch_size, device, cfg.backbone.precision, cfg.data.num_workers, progress, 'validate')
-    return scalar_metrics(compute_metrics(p['scores'], p['labels'], p['attacks'], p['videos'], threshold='test-eer'))
+    m = scalar_metrics(compute_metrics(p['scores'], p['labels'], p['attacks'], p['videos'], threshold='test-eer'))
+    return {**m, 'loss': val_loss(p['scores'], p['labels'])}
 
 # %% ../../nbs/31_train.trainer.ipynb #17c3d55b
 def make_regrad(cfg: ExperimentConfig, model, loss_names) -> object|None:
@@ -162,6 +170,7 @@ def _setup_device(cfg: ExperimentConfig) -> tuple[str, int, int, bool]:
 def _check_train_config(cfg: ExperimentConfig):
     t = cfg.train
     if t.val_metric not in VAL_METRICS: fail(f'train.val_metric "{t.val_metric}" unknown; valid: {", ".join(VAL_METRICS)}')
+    if t.select not in SELECT: fail(f'train.select "{t.select}" unknown; valid: {", ".join(SELECT)}')
     if t.epochs < 1: fail(f'train.epochs must be at least 1, got {t.epochs}')
     if cfg.data.batch_size < 1: fail(f'data.batch_size must be at least 1, got {cfg.data.batch_size}')
     if not t.lr > 0: fail(f'train.lr must be positive, got {t.lr}')
@@ -179,7 +188,13 @@ def _sync_best(best_p: Path, ck: dict):
     except MMDGError: ok = False
     if not ok: save_checkpoint(best_p, best_checkpoint(ck))
 
+def selection(cfg: ExperimentConfig) -> tuple[str, str]:
+    "(validation key, 'max' | 'min' | 'last') that `train.select` chooses the best epoch by."
+    s, vm = cfg.train.select, cfg.train.val_metric
+    return ('loss', 'min') if s == 'loss' else (vm, 'last' if s == 'last' else VAL_METRICS[vm])
+
 def _better(a: float, b: float|None, mode: str) -> bool:
+    if mode == 'last': return True
     if math.isnan(a): return False
     if b is None or math.isnan(b): return True
     return a > b if mode == 'max' else a < b
@@ -191,7 +206,7 @@ def steps_per_epoch(n: int, batch_size: int, max_steps: int=0) -> int:
 
 def _epoch_line(row: dict, cfg, improved: bool) -> str:
     terms = ' '.join(f'{k[5:]} {v:.3f}' for k, v in row.items() if k.startswith('loss_') and k != 'loss_total')
-    vm = cfg.train.val_metric
+    vm = cfg.train.val_metric if cfg.train.select == 'metric' else cfg.train.select
     return (f'epoch {row["epoch"]:>3}/{cfg.train.epochs}  loss {row.get("loss_total", float("nan")):.3f} ({terms})  '
             f'val auc {row.get("val_auc", float("nan")):.3f} hter {row.get("val_hter", float("nan")):.3f}'
             f'{"  *best " + vm if improved else ""}  lr {row["lr"]:.2e}  {row["seconds"]:.1f}s')
@@ -269,7 +284,7 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
                         scheduler=sched.state_dict(), regrad=slot.state_dict(), rng=get_rng_state(gen),
                         state=copy.deepcopy(st), torch_version=str(torch.__version__), best=best)
 
-        mode = VAL_METRICS[cfg.train.val_metric]
+        sel_key, mode = selection(cfg)
         ebar = tqdm(total=cfg.train.epochs, initial=st['epoch'], desc='epochs', disable=not progress)
         while st['epoch'] < cfg.train.epochs:
             ep, t0 = st['epoch'], time.time()
@@ -311,14 +326,17 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
                 st['seconds'] += time.time() - t0
                 row['seconds'] = round(st['seconds'], 3)
                 st['history'].append(row)
-                improved = _better(val[cfg.train.val_metric], st['best']['value'] if st['best'] else None, mode)
-                if improved: st['best'] = dict(epoch=ep + 1, value=val[cfg.train.val_metric], metrics=val)
+                improved = _better(val[sel_key], st['best']['value'] if st['best'] else None, mode)
+                if improved: st['best'] = dict(epoch=ep + 1, value=val[sel_key], metrics=val)
             st.update(epoch=ep + 1, batch=0, sums={}, epoch_gen=None, seconds=0.0)
             if main:
                 if improved: best = dict(model=trainable_state(model), state=copy.deepcopy(st))
                 pl = payload()
                 save_checkpoint(last_p, pl)                 # holds the best weights too: best.pt can always be rebuilt
                 if improved: save_checkpoint(best_p, best_checkpoint(pl))
+                if cfg.train.keep_epochs:                  # this epoch's weights, in best.pt's format
+                    save_checkpoint(ckdir/f'epoch-{st["epoch"]}.pt', best_checkpoint(
+                        {**pl, 'best': dict(model=pl['model'], state=pl['state'])}))
                 write_log(st['history'], out/'log.csv')
                 _write_metrics(out, cfg, st, st['epoch'] >= cfg.train.epochs, slot.used, device, world)
                 say(_epoch_line(row, cfg, improved))
