@@ -16,8 +16,8 @@ from ..config import MODALITIES
 from .splits import Record, Task, get_task, load_benchmark, task_records
 
 # %% auto #0
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_NPZ_KEYS', 'resolve_path', 'to_unit_hwc', 'read_image', 'FASDataset', 'subsample',
-           'DataBundle', 'build_data']
+__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_NPZ_KEYS', 'resolve_path', 'to_unit_hwc', 'read_image', 'shown_path',
+           'check_image_header', 'FASDataset', 'subsample', 'DataBundle', 'build_data']
 
 # %% ../../nbs/11_data.datasets.ipynb #c00375e2
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -57,12 +57,29 @@ def read_image(path: Path) -> np.ndarray:
             if im.mode in ('P', 'LA', 'RGBA', 'CMYK', 'YCbCr', 'HSV', 'LAB', '1'):
                 im = im.convert('L' if im.mode in ('LA', '1') else 'RGB')
             a = np.array(im)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
-        fail(f'cannot read image {path}: {e.__class__.__name__}: {e}')
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        fail(f'cannot read image {shown_path(path)}: {e.__class__.__name__}: {e}')
     return to_unit_hwc(a, str(path))
+
+def shown_path(p, limit: int=160) -> str:
+    "`p` as text fit for a one-line message: control characters (a NUL byte) escaped, a very long path shortened."
+    s = ''.join(c if c.isprintable() else repr(c)[1:-1] for c in str(p))
+    return s if len(s) <= limit else f'{s[:limit//2]}...{s[-limit//2:]} ({len(s)} characters)'
+
+def check_image_header(path: Path, where: str=''):
+    "Open `path`'s header only (cheap): an unreadable, damaged or oversized image is one line naming `where` (file:line)."
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path): pass
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        fail(f'{where + ": " if where else ""}cannot read image {shown_path(path)}: {e.__class__.__name__}: {shown_path(e, 300)}')
 
 # %% ../../nbs/11_data.datasets.ipynb #9aaa73e7
 DEFAULT_NPZ_KEYS = dict(rgb='rgb', depth='depth', ir='ir')
+
+def _is_file(p: Path, where: str) -> bool:
+    try: return p.is_file()
+    except (OSError, ValueError) as e: fail(f'{where}: cannot use path {shown_path(p)}: {getattr(e, "strerror", None) or e}')
 
 class FASDataset(torch.utils.data.Dataset):
     "Multimodal face anti-spoofing samples from split-list records, rooted at a data root."
@@ -101,12 +118,15 @@ class FASDataset(torch.utils.data.Dataset):
     def _check_files(self, records, skip_missing):
         keep, lost = [], []
         for r in records:
-            gone = [p for p in self._files(r) if not p.is_file()]
+            files = self._files(r)
+            gone = [p for p in files if not _is_file(p, r.where)]
+            if not gone and not r.npz:
+                for p in files: check_image_header(p, r.where)
             (lost.append((r, gone[0])) if gone else keep.append(r))
         if lost:
-            first = ', '.join(str(p) for _, p in lost[:3]) + (' ...' if len(lost) > 3 else '')
+            first = ', '.join(f'{shown_path(p)} ({r.where})' for r, p in lost[:3]) + (' ...' if len(lost) > 3 else '')
             msg = f'{len(lost)} of {len(records)} samples have missing files under data root {self.root} (first: {first})'
-            if not skip_missing: fail(msg + '; check the data root or pass skip_missing=True to drop them')
+            if not skip_missing: fail(msg + '; check the data root (data.root, or data_root in settings.ini)')
             warnings.warn(f'dropped {msg}', stacklevel=3)
         return keep
 
@@ -132,7 +152,9 @@ class FASDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         r = self.records[i]
-        arrs, (h, w) = self._load(r), self.image_size
+        try: arrs = self._load(r)
+        except MMDGError as e: fail(f'{r.where}: {e}' if r.where and not str(e).startswith(r.where) else str(e))
+        h, w = self.image_size
         flip = self.train and random.random() < self.flip_p
         item, present = {}, []
         for m in MODALITIES:

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from ..core import fail, atomic_path, seed_everything, read_torch_file
+from ..core import fail, atomic_path, seed_everything, read_torch_file, writable_dir
 from ..config import ExperimentConfig
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'seed_all', 'check_task', 'writable_dir', 'trainable_state', 'load_trainable_state',
-           'frozen_fingerprint', 'check_fingerprint', 'save_checkpoint', 'read_checkpoint', 'build_model_and_data',
-           'to_device', 'effective_precision', 'predict', 'scalar_metrics']
+__all__ = ['CHECKPOINT_FORMAT', 'seed_all', 'check_task', 'trainable_state', 'load_trainable_state', 'frozen_fingerprint',
+           'check_fingerprint', 'save_checkpoint', 'read_checkpoint', 'build_model_and_data', 'to_device',
+           'effective_precision', 'predict', 'scalar_metrics']
 
 # %% ../../nbs/33_train.checkpoints.ipynb #2c992559
 def seed_all(seed: int) -> torch.Generator:
@@ -29,16 +29,6 @@ def check_task(cfg: ExperimentConfig):
     "Fail fast (one clear line) on an unknown protocol, a target not in it, or a bad missing-modality setting."
     from mmdgpp.data.splits import get_task
     return get_task(cfg.data.protocol, cfg.data.target, cfg.data.missing)
-
-def writable_dir(path: str|Path, what: str='run folder') -> Path:
-    "Create the folder `path`; a file in its place, a read-only file system or no permission is one clear error."
-    p = Path(path)
-    if p.exists() and not p.is_dir(): fail(f'{what} {p} is an existing file, not a folder; choose another --out')
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=p, prefix='.probe-'); probe.close()
-    except OSError as e: fail(f'cannot write in {what} {p}: {e.strerror or e}')
-    return p
 
 # %% ../../nbs/33_train.checkpoints.ipynb #1c6ac206
 def _backbone_buffer_ids(model) -> set:
