@@ -1,0 +1,88 @@
+"Bad inputs from the outside: each is one line naming the input (exit 2 on the command line), never a traceback."
+import json, os, subprocess
+from pathlib import Path
+import pytest
+from conftest import ROOT, BIN
+from mmdgpp.config import from_dict
+from mmdgpp.ablate.grid import write_toy_template, load_grid, expand
+from test_reliability import _train, toy_build, CFG, _read_only_mount_works
+import mmdgpp.train.trainer as T
+
+
+def _main(capsys, *args):
+    from mmdgpp.cli import main
+    code = main([str(a) for a in args])
+    return code, capsys.readouterr().err.strip()
+
+
+def _grid(tmp_path, text):
+    write_toy_template(tmp_path/'toy.ipynb')
+    (tmp_path/'g.yaml').write_text('template: toy.ipynb\n' + text)
+    return tmp_path/'g.yaml'
+
+
+def test_config_nested_3000_deep_is_one_line(capsys, tmp_path):
+    (tmp_path/'deep.json').write_text('{"train": ' + '[' * 3000 + ']' * 3000 + '}')
+    code, err = _main(capsys, 'train', '--config', tmp_path/'deep.json', '--out', tmp_path/'run', '--no-eval', '--no-progress')
+    assert code == 2 and err == f'error: cannot read config {tmp_path/"deep.json"}: lists or mappings nested too deeply'
+
+
+def test_grid_config_nested_3000_deep_is_one_line(capsys, tmp_path):
+    g = _grid(tmp_path, 'base:\n  CONFIG: ' + '[' * 3000 + ']' * 3000 + '\naxes:\n  A: [x]\n')
+    code, err = _main(capsys, 'ablate', g, '--list')
+    assert code == 2 and err == f'error: grid file {g}: lists or mappings nested too deeply'
+
+
+def test_batch_size_1e20_is_refused_by_the_ranges_table(capsys, tmp_path):
+    (tmp_path/'c.yaml').write_text('data.batch_size: 1.0e+20\n')
+    code, err = _main(capsys, 'train', '--config', tmp_path/'c.yaml', '--out', tmp_path/'run', '--no-eval', '--no-progress')
+    assert code == 2 and err == 'error: config key "data.batch_size" must be in [1, 65536], got 100000000000000000000'
+
+
+def test_settings_with_a_latin1_byte_is_one_line(capsys, tmp_path, monkeypatch):
+    (tmp_path/'s.ini').write_bytes(b'[mmdgpp]\nruns_dir = caf\xe9\n')
+    monkeypatch.setenv('MMDGPP_SETTINGS', str(tmp_path/'s.ini'))
+    code, err = _main(capsys, 'info')
+    assert code == 2 and err == f'error: {tmp_path/"s.ini"}: not a UTF-8 text file (invalid continuation byte at byte 23)'
+
+
+def test_ablate_out_on_a_read_only_file_system_is_one_line(tmp_path):
+    ro = tmp_path/'ro'; ro.mkdir()
+    if not _read_only_mount_works(ro): pytest.skip('no user namespaces here to mount a read-only file system')
+    g = _grid(tmp_path, 'base:\n  SMOKE: true\naxes:\n  A: [x]\n')
+    r = subprocess.run(['unshare', '-rm', 'sh', '-c', f"mount -t tmpfs -o ro none {ro} && exec {BIN/'mmdgpp'} ablate {g} "
+                        f"--out {ro/'batch'} --no-progress"], capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, HF_HUB_OFFLINE='1'), timeout=120)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1] == f'error: cannot write in batch folder {ro/"batch"}: Read-only file system'
+
+
+def test_grid_keys_given_twice_are_refused(capsys, tmp_path):
+    g = _grid(tmp_path, 'base:\n  B: 1.0\n  B: 2.0\naxes:\n  A: [x]\n')           # PyYAML alone keeps B: 2.0
+    code, err = _main(capsys, 'ablate', g, '--list')
+    assert code == 2 and 'found key "B" given twice' in err and 'line 4' in err and '\n' not in err
+    g = _grid(tmp_path, 'axes:\n  variant:\n    one: {A: x}\n    one: {A: y}\n')   # a variant given twice
+    code, err = _main(capsys, 'ablate', g, '--list')
+    assert code == 2 and 'found key "one" given twice' in err
+
+
+def test_unquoted_off_in_a_grid_says_to_quote_it(tmp_path):
+    from mmdgpp.core import MMDGError
+    g = _grid(tmp_path, 'axes:\n  A: [off]\n')                                  # YAML 1.1: off is False
+    with pytest.raises(MMDGError, match="got False .*quote the value, e.g. 'off'"): expand(load_grid(g))
+
+
+def test_a_non_finite_abort_leaves_metrics_stopped(tmp_path):
+    run = tmp_path/'run'
+    with pytest.raises(T.NonFiniteLoss): _train(run, build=lambda c, d: toy_build(c, d, poison_at=5))
+    m = json.loads((run/'metrics.json').read_text())
+    assert m['status'] == 'stopped' and 'non-finite weights after step 5' in m['stopped'], m
+
+
+def test_stale_checkpoint_temporaries_are_removed_on_resume(tmp_path):
+    run = tmp_path/'run'
+    _train(run, cfg=from_dict({'train.epochs': 1}, base=CFG))
+    stale = [run/'checkpoints'/'.last.pt.x1y2.tmp', run/'.metrics.json.a1b2.tmp']
+    for p in stale: p.write_bytes(b'half a checkpoint')
+    _train(run, cfg=from_dict({'train.epochs': 1}, base=CFG))       # the resumed run finds it complete
+    assert not any(p.exists() for p in stale)
