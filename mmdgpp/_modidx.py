@@ -270,6 +270,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'mmdgpp.data.splits.load_protocols': ('data.splits.html#load_protocols', 'mmdgpp/data/splits.py'),
                                     'mmdgpp.data.splits.parse_missing': ('data.splits.html#parse_missing', 'mmdgpp/data/splits.py'),
                                     'mmdgpp.data.splits.read_split': ('data.splits.html#read_split', 'mmdgpp/data/splits.py'),
+                                    'mmdgpp.data.splits.task_lists': ('data.splits.html#task_lists', 'mmdgpp/data/splits.py'),
                                     'mmdgpp.data.splits.task_records': ('data.splits.html#task_records', 'mmdgpp/data/splits.py'),
                                     'mmdgpp.data.splits.video_id': ('data.splits.html#video_id', 'mmdgpp/data/splits.py')},
             'mmdgpp.data.synth': { 'mmdgpp.data.synth._check_args': ('data.synth.html#_check_args', 'mmdgpp/data/synth.py'),

@@ -86,3 +86,36 @@ def test_stale_checkpoint_temporaries_are_removed_on_resume(tmp_path):
     for p in stale: p.write_bytes(b'half a checkpoint')
     _train(run, cfg=from_dict({'train.epochs': 1}, base=CFG))       # the resumed run finds it complete
     assert not any(p.exists() for p in stale)
+
+
+def _tiny_lists(tmp_path, drop=()):
+    "A copy of the tiny synthetic benchmark's split lists without `drop`; returns (lists folder, data root)."
+    import shutil
+    from mmdgpp.data.synth import default_synth_dir, ensure_synth
+    root = Path(ensure_synth('tiny', 0, default_synth_dir('tiny', 0)))
+    lists = tmp_path/'lists'; lists.mkdir()
+    for p in root.glob('?-*.txt'):
+        if p.name not in drop: shutil.copy(p, lists/p.name)
+    return lists, root
+
+
+def test_protocol_1_target_w_reads_only_the_lists_it_uses(tmp_path):
+    from mmdgpp.data.datasets import build_data
+    lists, root = _tiny_lists(tmp_path, drop=('W-train.txt', 'W-val.txt'))
+    cfg = from_dict({'data.source': 'real', 'data.lists': str(lists), 'data.root': str(root),
+                     'data.protocol': 'p1', 'data.target': 'W'})
+    b = build_data(cfg, image_size=16)
+    n = lambda *names: sum(1 for x in names for l in (lists/x).read_text().splitlines() if l.strip())
+    assert (len(b.train), len(b.val), len(b.test)) == (n('C-train.txt', 'P-train.txt', 'S-train.txt'),
+                                                       n('C-val.txt', 'P-val.txt', 'S-val.txt'), n('W-test.txt'))
+    (lists/'C-train.txt').unlink()                 # Protocol 3 with targets C and W reads only their test lists
+    (lists/'C-val.txt').unlink()
+    b = build_data(from_dict({'data.protocol': 'p3', 'data.target': 'CW'}, base=cfg), image_size=16)
+    assert len(b.test) == n('C-test.txt', 'W-test.txt')
+
+
+def test_a_missing_source_list_is_one_line_naming_it(capsys, tmp_path):
+    lists, root = _tiny_lists(tmp_path, drop=('C-train.txt', 'W-train.txt'))
+    code, err = _main(capsys, 'train', '--out', tmp_path/'run', '--no-eval', '--no-progress', '--set', 'data.source=real',
+                      '--set', f'data.lists={lists}', '--set', f'data.root={root}', '--set', 'data.target=W')
+    assert code == 2 and err == f'error: {lists}: missing split list(s) C-train.txt', err

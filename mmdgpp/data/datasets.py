@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from ..core import MMDGError, fail, load_settings
 from ..config import MODALITIES
-from .splits import Record, Task, get_task, load_benchmark, task_records
+from .splits import Record, Task, get_task, load_benchmark, task_lists, task_records
 
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_NPZ_KEYS', 'resolve_path', 'to_unit_hwc', 'read_image', 'shown_path',
@@ -234,7 +234,7 @@ def build_data(cfg,                          # ExperimentConfig (uses cfg.data)
         lists, root = Path(dc.lists or settings['split_lists']), Path(dc.root or settings['data_root'])
     elif dc.source == 'synthetic': lists, root = _synth_location(cfg, settings)
     else: fail(f'unknown data source {dc.source!r}; valid: real, synthetic')
-    bench = load_benchmark(lists, sorted({*task.sources, *task.targets}))   # warns about samples in two splits
+    bench = load_benchmark(lists, pairs=task_lists(task))   # only the lists the task reads; warns about samples in two splits
     if dc.max_per_split > 0:
         bench = {k: subsample(v, dc.max_per_split, dc.seed, tag='-'.join(k)) for k, v in bench.items()}
     recs = task_records(bench, task)
