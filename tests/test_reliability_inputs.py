@@ -1,11 +1,11 @@
 "Bad inputs from the outside: each is one line naming the input (exit 2 on the command line), never a traceback."
-import json, os, subprocess
+import json, os, subprocess, types
 from pathlib import Path
-import pytest
+import pytest, torch
 from conftest import ROOT, BIN
 from mmdgpp.config import from_dict
 from mmdgpp.ablate.grid import write_toy_template, load_grid, expand
-from test_reliability import _train, toy_build, CFG, _read_only_mount_works
+from test_reliability import _train, toy_build, CFG, _read_only_mount_works, ToyModel
 import mmdgpp.train.trainer as T
 
 
@@ -119,3 +119,55 @@ def test_a_missing_source_list_is_one_line_naming_it(capsys, tmp_path):
     code, err = _main(capsys, 'train', '--out', tmp_path/'run', '--no-eval', '--no-progress', '--set', 'data.source=real',
                       '--set', f'data.lists={lists}', '--set', f'data.root={root}', '--set', 'data.target=W')
     assert code == 2 and err == f'error: {lists}: missing split list(s) C-train.txt', err
+
+
+def _named_val(ds, folder, live_only=False):
+    "`ds` with records that name two source val lists in `folder` (and, with `live_only`, only live labels)."
+    from mmdgpp.data.splits import Record
+    if live_only: ds.y = torch.ones_like(ds.y)
+    ds.records = [Record(x, 'val', {}, 1, f'{x}/v', 'live', where=f'{folder}/{x}-val.txt:{i + 1}') for x in 'CS' for i in range(3)]
+    return ds
+
+
+class _NaNAtEval(ToyModel):
+    "Trains like the toy model (finite weights); its scores are NaN in evaluation mode."
+    def forward(self, b):
+        out = super().forward(b)
+        if not self.training: out['logits'] = out['logits'] * float('nan')
+        return out
+
+
+def test_a_live_only_val_list_is_a_validation_problem_naming_the_lists(tmp_path):
+    from mmdgpp.core import MMDGError
+    def build(cfg, device):
+        model, data = toy_build(cfg, device)
+        data.val = _named_val(data.val, tmp_path/'lists', live_only=True)
+        return model, data
+    with pytest.raises(MMDGError) as e: _train(tmp_path/'run', build=build)
+    assert str(e.value) == (f'source validation lists C-val.txt, S-val.txt in {tmp_path/"lists"}: '
+                            f'needs both live (1) and spoof (0) samples, got only live (48 samples)'), e.value
+
+
+def test_non_finite_validation_scores_name_the_lists_and_hint_at_lr(tmp_path):
+    from mmdgpp.core import MMDGError
+    def build(cfg, device):
+        _, data = toy_build(cfg, device)
+        data.val = _named_val(data.val, tmp_path/'lists')
+        return _NaNAtEval(), data
+    with pytest.raises(MMDGError) as e: _train(tmp_path/'run', build=build)
+    msg = str(e.value)
+    assert msg.startswith(f'source validation lists C-val.txt, S-val.txt in {tmp_path/"lists"}: 48 score(s) are NaN or infinite')
+    assert 'train.lr' in msg and 'train.grad_clip' in msg and 'test scores' not in msg, msg
+
+
+def test_evaluation_names_the_val_lists_too(tmp_path):
+    from mmdgpp.core import MMDGError
+    from mmdgpp.eval.evaluate import evaluate
+    _train(tmp_path/'run', cfg=from_dict({'train.epochs': 1}, base=CFG))
+    def build(cfg, device):
+        model, data = toy_build(cfg, device)
+        data.val = _named_val(data.val, tmp_path/'lists', live_only=True)
+        data.task = types.SimpleNamespace(name='toy', sources=('C', 'P', 'S'))
+        return model, data
+    with pytest.raises(MMDGError, match=r'^source validation lists C-val\.txt, S-val\.txt in .*: needs both live'):
+        evaluate(tmp_path/'run', build=build, figures=False, verbose=False, progress=False)

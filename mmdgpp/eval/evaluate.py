@@ -183,8 +183,10 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     kw = dict(batch_size=2 * cfg.data.batch_size, device=dev, precision=cfg.backbone.precision, num_workers=cfg.data.num_workers,
               progress=progress)
     from mmdgpp.eval.metrics import compute_metrics
+    from mmdgpp.train.checkpoints import check_val_scores
     test = predict(model, data.test, desc=f'{task.name} test', **kw)
     val = predict(model, src_data.val, desc='source val', **kw)
+    check_val_scores(val, src_data.val)           # a val problem names the val lists, not "test scores"
     m = task_metrics(test, val)
     scores_path = write_scores(out/f'scores-{task.name}.csv', test)
     figs = {}

@@ -15,9 +15,9 @@ from ..core import fail, atomic_path, seed_everything, read_torch_file, writable
 from ..config import ExperimentConfig
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'seed_all', 'check_task', 'trainable_state', 'load_trainable_state', 'frozen_fingerprint',
-           'check_fingerprint', 'save_checkpoint', 'read_checkpoint', 'build_model_and_data', 'to_device',
-           'effective_precision', 'predict', 'scalar_metrics']
+__all__ = ['CHECKPOINT_FORMAT', 'NONFINITE_HINT', 'seed_all', 'check_task', 'trainable_state', 'load_trainable_state',
+           'frozen_fingerprint', 'check_fingerprint', 'save_checkpoint', 'read_checkpoint', 'build_model_and_data',
+           'to_device', 'effective_precision', 'predict', 'scalar_metrics', 'val_lists_name', 'check_val_scores']
 
 # %% ../../nbs/33_train.checkpoints.ipynb #2c992559
 def seed_all(seed: int) -> torch.Generator:
@@ -168,3 +168,21 @@ def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', precisi
 def scalar_metrics(m: dict) -> dict:
     "The numeric entries of a metrics dict (drops per-attack tables)."
     return {k: float(v) for k, v in m.items() if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)}
+
+# %% ../../nbs/33_train.checkpoints.ipynb #c4e1a002
+NONFINITE_HINT = 'the model diverged: lower train.lr or set train.grad_clip (e.g. 1.0)'
+
+def val_lists_name(dataset) -> str:
+    "'source validation lists C-val.txt, P-val.txt in <folder>' from the records of `dataset` (or 'source validation set')."
+    files = sorted({r.where.rsplit(':', 1)[0] for r in getattr(dataset, 'records', None) or [] if getattr(r, 'where', '')})
+    if not files: return 'source validation set'
+    folders = {str(Path(f).parent) for f in files}
+    if len(folders) == 1: return f'source validation lists {", ".join(Path(f).name for f in files)} in {folders.pop()}'
+    return f'source validation lists {", ".join(files)}'
+
+def check_val_scores(p: dict,     # `predict` output on the source val set
+                     dataset,     # that set (its records name the lists)
+                    ):
+    "Fail naming the source val lists unless the scores of `p` are finite and cover both live and spoof."
+    from mmdgpp.eval.metrics import check_scores
+    check_scores(p['scores'], p['labels'], val_lists_name(dataset), hint=NONFINITE_HINT)

@@ -56,7 +56,9 @@ VAL_METRICS = dict(auc='max', tpr_at_fpr1='max', hter='min', eer='min', acer='mi
 def validate(model: nn.Module, dataset, cfg: ExperimentConfig, device='cpu', progress: bool=False) -> dict:
     "Video-level metrics of `model` on `dataset` (threshold: the set's own EER)."
     from mmdgpp.eval.metrics import compute_metrics
+    from mmdgpp.train.checkpoints import check_val_scores
     p = predict(model, dataset, 2 * cfg.data.batch_size, device, cfg.backbone.precision, cfg.data.num_workers, progress, 'validate')
+    check_val_scores(p, dataset)          # names the val lists (and hints at lr / grad_clip for NaN scores)
     return scalar_metrics(compute_metrics(p['scores'], p['labels'], p['attacks'], p['videos'], threshold='test-eer'))
 
 # %% ../../nbs/31_train.trainer.ipynb #17c3d55b
