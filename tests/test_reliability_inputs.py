@@ -171,3 +171,73 @@ def test_evaluation_names_the_val_lists_too(tmp_path):
         return model, data
     with pytest.raises(MMDGError, match=r'^source validation lists C-val\.txt, S-val\.txt in .*: needs both live'):
         evaluate(tmp_path/'run', build=build, figures=False, verbose=False, progress=False)
+
+
+@pytest.fixture
+def local_network_only(monkeypatch):
+    "Name lookups and connections anywhere but 127.0.0.1 are refused and recorded (nothing leaves the machine)."
+    import socket
+    tried, lookup, connect = [], socket.getaddrinfo, socket.socket.connect
+    def guarded_lookup(host, *a, **k):
+        if host not in ('127.0.0.1', b'127.0.0.1'): tried.append(host); raise OSError(f'lookup of {host} refused by the test')
+        return lookup(host, *a, **k)
+    def guarded_connect(self, addr):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and addr[0] != '127.0.0.1':
+            tried.append(addr); raise OSError(f'connection to {addr} refused by the test')
+        return connect(self, addr)
+    monkeypatch.setattr(socket, 'getaddrinfo', guarded_lookup)
+    monkeypatch.setattr(socket.socket, 'connect', guarded_connect)
+    for k in [*os.environ]:
+        if k.lower() in ('hf_hub_offline', 'https_proxy', 'http_proxy', 'all_proxy', 'no_proxy'): monkeypatch.delenv(k)
+    return tried
+
+
+def _free_port():
+    import socket
+    s = socket.socket(); s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]; s.close()
+    return port
+
+
+@pytest.mark.parametrize('proxy', [False, True])
+def test_an_unreachable_hub_fails_at_once_with_one_line(local_network_only, monkeypatch, tmp_path, proxy):
+    import time
+    from mmdgpp.core import MMDGError
+    from mmdgpp.models.backbone import check_weights, _open_clip
+    _open_clip()                                                        # the import is not what is timed
+    monkeypatch.setenv('MMDGPP_CLIP_CACHE', str(tmp_path/'cache'))      # nothing cached
+    if proxy:       # the hub's own host is not probed directly: only the proxy (a closed local port) is asked
+        monkeypatch.setenv('HF_ENDPOINT', 'https://hub.invalid')
+        monkeypatch.setenv('HTTPS_PROXY', f'http://user:secret@127.0.0.1:{_free_port()}')
+        why = f'the hub https://hub.invalid cannot be reached through the proxy http://127.0.0.1:'
+    else:
+        monkeypatch.setenv('HF_ENDPOINT', 'http://127.0.0.1:9')
+        why = 'the hub http://127.0.0.1:9 cannot be reached: '
+    t0 = time.time()
+    with pytest.raises(MMDGError) as e: check_weights('ViT-B-16', 'openai')
+    assert time.time() - t0 < 3 and not local_network_only, (time.time() - t0, local_network_only)
+    msg = str(e.value)
+    assert msg.startswith('pretrained weights "openai" for ViT-B-16 are not on this machine and ' + why), msg
+    assert msg.endswith('or a local file (backbone.pretrained=/path/to/ViT-B-16.pt)') and 'secret' not in msg, msg
+    assert 'need the network once' in msg and '\n' not in msg
+
+
+def test_the_hub_probe_follows_hf_endpoint_and_the_proxy(local_network_only, monkeypatch):
+    import socket, threading
+    from mmdgpp.models.backbone import hub_reachable
+    def server(answer=None):
+        srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(4)
+        def serve():
+            while True:
+                c, _ = srv.accept()
+                with c:
+                    if answer: c.recv(1024); c.sendall(answer)
+        threading.Thread(target=serve, daemon=True).start()
+        return srv.getsockname()[1]
+    monkeypatch.setenv('HF_ENDPOINT', f'http://127.0.0.1:{server()}')
+    assert hub_reachable()                                                   # a listening local hub
+    monkeypatch.setenv('HF_ENDPOINT', 'https://hub.invalid')
+    monkeypatch.setenv('https_proxy', f'http://127.0.0.1:{server(b"HTTP/1.1 200 Connection established" + bytes(4))}')
+    assert hub_reachable()                                                   # the proxy grants the tunnel
+    monkeypatch.setenv('https_proxy', f'http://127.0.0.1:{server(b"HTTP/1.1 403 Forbidden" + bytes(4))}')
+    assert not hub_reachable()                                               # reaching the proxy is not enough
+    assert not local_network_only, local_network_only
