@@ -13,7 +13,8 @@ from .core import fail
 # %% auto #0
 __all__ = ['MODALITIES', 'RANGES', 'RATE_KNOBS', 'KNOB_CHOICES', 'SYNTH_KNOBS', 'PRECISIONS', 'BackboneConfig', 'AdapterConfig',
            'PromptConfig', 'ReGradConfig', 'DataConfig', 'TrainConfig', 'ExperimentConfig', 'check_value', 'check_data',
-           'to_dict', 'flat_dict', 'from_dict', 'override', 'parse_overrides', 'load_config', 'save_config']
+           'to_dict', 'flat_dict', 'from_dict', 'override', 'parse_overrides', 'load_config', 'yaml_load',
+           'save_config']
 
 # %% ../nbs/01_config.ipynb #db64bdd7
 MODALITIES = ('rgb', 'depth', 'ir')  # always in this order
@@ -111,14 +112,14 @@ class ExperimentConfig:
 
 # %% ../nbs/01_config.ipynb #f86793c3
 RANGES = {  # dotted key -> allowed interval
-    'train.epochs': '[1, inf)',        'train.lr': '(0, inf)',              'train.weight_decay': '[0, inf)',
-    'train.warmup_frac': '[0, 1)',     'train.seed': '[0, 4294967295]',     'train.max_steps_per_epoch': '[0, inf)',
-    'train.grad_clip': '[0, inf)',     'train.checkpoint_every': '[0, inf)',
-    'data.seed': '[0, 4294967295]',    'data.batch_size': '[1, inf)',       'data.num_workers': '[0, inf)',
-    'data.max_per_split': '[0, inf)',  'data.test_subjects': '[0, 10000]',
-    'adapter.dim': '[1, inf)',         'adapter.rate': '(0, inf)',          'adapter.num_samples': '[1, inf)',
-    'adapter.mc_samples': '[1, inf)',  'adapter.mc_p': '[0, 1)',            'adapter.cdc_theta': '[0, 1]',
-    'prompts.n_ctx': '[1, inf)',       'prompts.weight': '[0, inf)',
+    'train.epochs': '[1, 100000]',     'train.lr': '(0, inf)',              'train.weight_decay': '[0, inf)',
+    'train.warmup_frac': '[0, 1)',     'train.seed': '[0, 4294967295]',     'train.max_steps_per_epoch': '[0, 1000000000]',
+    'train.grad_clip': '[0, inf)',     'train.checkpoint_every': '[0, 1000000000]',
+    'data.seed': '[0, 4294967295]',    'data.batch_size': '[1, 65536]',     'data.num_workers': '[0, 1024]',
+    'data.max_per_split': '[0, 1000000000]', 'data.test_subjects': '[0, 10000]',
+    'adapter.dim': '[1, 4096]',        'adapter.rate': '(0, inf)',          'adapter.num_samples': '[1, 10000]',
+    'adapter.mc_samples': '[1, 10000]', 'adapter.mc_p': '[0, 1)',           'adapter.cdc_theta': '[0, 1]',
+    'prompts.n_ctx': '[1, 64]',        'prompts.weight': '[0, inf)',
     'regrad.version': '[1, 4]',        'regrad.beta': '[0, 1)',
     'train.modality_dropout': '[0, 1)', 'train.ogm_alpha': '[0, inf)',
 }
@@ -195,7 +196,9 @@ def _coerce(key, typ, v):
     elif typ is str:
         if v is None: return ''
         if isinstance(v, (str, int, float)) and not isinstance(v, bool): return str(v)
-    fail(f'config key "{key}": expected {typ.__name__}, got {v!r}')
+    hint = (' (YAML reads unquoted yes/no/on/off/true/false as a bool: quote the value, e.g. \'off\')'
+            if typ is str and isinstance(v, bool) else '')
+    fail(f'config key "{key}": expected {typ.__name__}, got {v!r}{hint}')
 
 def _set(obj, key, value, prefix=''):
     hints = get_type_hints(type(obj))
@@ -255,14 +258,36 @@ def load_config(path: str|Path, base: ExperimentConfig|None=None) -> ExperimentC
     if not p.exists(): fail(f'config file not found: {p}')
     try:
         text = p.read_text()
-        if p.suffix in ('.yaml', '.yml'):
-            import yaml; d = yaml.safe_load(text) or {}
-        else: d = json.loads(text)
+        if p.suffix in ('.yaml', '.yml'): d = yaml_load(text) or {}
+        else: d = json.loads(text, object_pairs_hook=_unique_pairs)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e: fail(f'cannot read config {p}: {e}')
+    except RecursionError: fail(f'cannot read config {p}: lists or mappings nested too deeply')
     except Exception as e:
-        if e.__class__.__module__.startswith('yaml'): fail(f'cannot read config {p}: {e}')
+        if e.__class__.__module__.startswith('yaml'): fail(f'cannot read config {p}: {" ".join(str(e).split())}')
         raise
-    return from_dict(d, base=base)
+    try: return from_dict(d, base=base)
+    except RecursionError: fail(f'config {p}: lists or mappings nested too deeply')
+
+def _unique_pairs(pairs):
+    keys = [k for k, _ in pairs]
+    dup = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+    if dup is not None: raise json.JSONDecodeError(f'key "{dup}" given twice', '', 0)
+    return dict(pairs)
+
+def yaml_load(text: str):
+    "`yaml.safe_load`, but a mapping that gives a key twice is a `yaml.YAMLError` (PyYAML keeps the last silently)."
+    import yaml
+    class _Unique(yaml.SafeLoader): pass
+    def mapping(loader, node, deep=False):
+        seen = set()
+        for k, _ in node.value:
+            key = loader.construct_object(k, deep=deep)
+            if key in seen: raise yaml.constructor.ConstructorError(
+                'while reading a mapping', node.start_mark, f'found key "{key}" given twice', k.start_mark)
+            seen.add(key)
+        return loader.construct_mapping(node, deep)
+    _Unique.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return yaml.load(text, Loader=_Unique)
 
 def save_config(cfg: ExperimentConfig, path: str|Path):
     "Write `cfg` as JSON, atomically."

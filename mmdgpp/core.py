@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SETTINGS_DEFAULTS', 'MMDGError', 'fail', 'settings_overrides', 'load_settings', 'atomic_path', 'atomic_write_text',
-           'atomic_write_json', 'read_torch_file', 'set_verbosity', 'seed_everything', 'resolve_device']
+           'atomic_write_json', 'writable_dir', 'read_torch_file', 'set_verbosity', 'seed_everything', 'resolve_device']
 
 # %% ../nbs/00_core.ipynb #fdb04aa1
 class MMDGError(Exception):
@@ -36,6 +36,7 @@ SETTINGS_DEFAULTS = dict(
 def _find_settings_file() -> Path|None:
     env = os.environ.get('MMDGPP_SETTINGS')
     if env:
+        if Path(env).is_dir(): fail(f'MMDGPP_SETTINGS names a folder, not a settings file: {env}')
         if not Path(env).is_file(): fail(f'MMDGPP_SETTINGS names a settings file that does not exist: {env}')
         return Path(env)
     for d in [Path.cwd(), *Path.cwd().parents]:
@@ -54,8 +55,14 @@ def load_settings(path: str|Path|None=None) -> dict:
     if path and not p.is_file(): fail(f'settings file not found: {p}')
     if p is not None:
         cp = configparser.ConfigParser(inline_comment_prefixes=('#', ';'))   # `key = value   # comment`
-        try: cp.read(p)
+        try: cp.read(p, encoding='utf-8')
+        except UnicodeDecodeError as e: fail(f'{p}: not a UTF-8 text file ({e.reason} at byte {e.start})')
+        except (configparser.DuplicateOptionError, configparser.DuplicateSectionError) as e:
+            what = f'key "{e.option}"' if isinstance(e, configparser.DuplicateOptionError) else f'section [{e.section}]'
+            fail(f'{p}:{e.lineno}: {what} is given twice; keep one')
         except configparser.Error as e: fail(f'{p}: not a valid settings file ({e.__class__.__name__})')
+        other = [sec for sec in cp.sections() if sec != 'mmdgpp']
+        if other: fail(f'{p}: unknown section [{other[0]}]; settings go under [mmdgpp]')
         if cp.has_section('mmdgpp'):
             for k, v in cp['mmdgpp'].items():
                 if k not in s: fail(f'{p}: unknown setting "{k}"; known: {", ".join(s)}')
@@ -99,6 +106,16 @@ def atomic_write_json(path: str|Path, obj, **kw):
     "Write `obj` as JSON to `path` atomically."
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str, **kw) + '\n')
 
+def writable_dir(path: str|Path, what: str='run folder') -> Path:
+    "Create the folder `path`; a file in its place, a read-only file system or no permission is one clear error."
+    p = Path(path)
+    if p.exists() and not p.is_dir(): fail(f'{what} {p} is an existing file, not a folder; choose another --out')
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=p, prefix='.probe-'); probe.close()
+    except OSError as e: fail(f'cannot write in {what} {p}: {e.strerror or e}')
+    return p
+
 # %% ../nbs/00_core.ipynb #4900dd6d
 def read_torch_file(path: str|Path, # a file written by `torch.save`, or a `.safetensors` file
                     ):
@@ -112,10 +129,26 @@ def read_torch_file(path: str|Path, # a file written by `torch.save`, or a `.saf
             from safetensors.torch import load_file
             return load_file(str(p))
         return torch.load(p, map_location='cpu', weights_only=True)
-    except Exception as e:
-        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
-        why = next((l for l in lines if 'Unsupported global' in l), lines[0] if lines else '')
-        fail(f'cannot read checkpoint {p}: {e.__class__.__name__}: {why[:200]}')
+    except Exception as e: fail(f'cannot read checkpoint {p}: {_torch_load_problem(p, e)}')
+
+_ADVICE = ('weights_only', 'weights only load failed', 'check the documentation', 'file an issue')
+
+def _torch_load_problem(p: Path, e: Exception) -> str:
+    "What went wrong, in one line ending with the problem, never with torch's advice to switch `weights_only` off."
+    if p.stat().st_size == 0: return 'the file is empty (0 bytes): it was never written or was cut off'
+    lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+    if type(e).__name__ == 'UnpicklingError':            # weights_only refused something: keep torch's reason line
+        why = next((l for l in lines if 'unsupported global' in l.lower()), None) or \
+              next((l for l in lines if not any(a in l.lower() for a in _ADVICE)), None) or \
+              next((l.split('error:', 1)[1].strip() for l in lines if 'WeightsUnpickler error:' in l and l.split('error:', 1)[1].strip()), '')
+        why = why.removeprefix('WeightsUnpickler error:').strip().split('. Please use')[0].rstrip('.')
+        return f'it holds something other than tensors and plain values, which is not loaded ({why})'
+    text = ' '.join(lines)
+    if any(w in text for w in ('central directory', 'end of file', 'truncated', 'unexpected EOF')) or isinstance(e, EOFError):
+        return (f'the file is truncated or damaged ({e.__class__.__name__}); if it is a run\'s last.pt, '
+                'train again with --restart to start the run over')
+    first = lines[0].split('. ')[0].rstrip('.') if lines else 'unreadable'
+    return f'{e.__class__.__name__}: {first[:200]}'
 
 # %% ../nbs/00_core.ipynb #c0a1e5d6
 class _LineHandler(logging.Handler):

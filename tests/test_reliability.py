@@ -204,8 +204,8 @@ def _main(capsys, *args):
     (['--seed', '-1'], 'config key "train.seed" must be in [0, 4294967295], got -1'),
     (['--seed', str(2**32)], 'config key "train.seed" must be in [0, 4294967295], got 4294967296'),
     (['--set', 'train.weight_decay=-1'], 'config key "train.weight_decay" must be in [0, inf), got -1.0'),
-    (['--set', 'data.num_workers=-1'], 'config key "data.num_workers" must be in [0, inf), got -1'),
-    (['--epochs', '0'], 'config key "train.epochs" must be in [1, inf), got 0'),
+    (['--set', 'data.num_workers=-1'], 'config key "data.num_workers" must be in [0, 1024], got -1'),
+    (['--epochs', '0'], 'config key "train.epochs" must be in [1, 100000], got 0'),
     (['--set', 'train.lr=nan'], 'config key "train.lr" must be in (0, inf), got nan'),
 ])
 def test_bad_values_are_one_line(capsys, tmp_path, args, says):

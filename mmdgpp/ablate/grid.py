@@ -106,7 +106,9 @@ def _check_value(p: Param, v, where: str):
           isinstance(v, int) and not isinstance(v, bool) if isinstance(d, int) else
           isinstance(v, (int, float)) and not isinstance(v, bool) if isinstance(d, float) else
           True if d is None else isinstance(v, type(d)))
-    if not ok: fail(f'{where}: parameter {p.name} must be {type(d).__name__} (like {d!r}), got {v!r}')
+    hint = (' (YAML reads unquoted yes/no/on/off/true/false as a bool: quote the value, e.g. \'off\')'
+            if isinstance(d, str) and isinstance(v, bool) else '')
+    if not ok: fail(f'{where}: parameter {p.name} must be {type(d).__name__} (like {d!r}), got {v!r}{hint}')
     if isinstance(d, float): v = float(v)
     if p.choices and str(v) not in p.choices:
         fail(f'{where}: parameter {p.name} must be one of {" | ".join(p.choices)}, got {v!r}')
@@ -150,9 +152,11 @@ class Grid:
 # %% ../../nbs/61_ablate.grid.ipynb #f48e1428
 def _yaml_load(path: Path, what: str):
     import yaml
+    from mmdgpp.config import yaml_load
     if not path.exists(): fail(f'{what} not found: {path}')
-    try: return yaml.safe_load(path.read_text())
+    try: return yaml_load(path.read_text())         # a key given twice is an error, not a silent replacement
     except (OSError, UnicodeDecodeError) as e: fail(f'cannot read {what} {path}: {e}')
+    except RecursionError: fail(f'{what} {path}: lists or mappings nested too deeply')
     except yaml.YAMLError as e: fail(f'{what} {path} is not valid YAML: {" ".join(str(e).split())}')
 
 def load_grid(path: str|Path, overrides: dict|None = None) -> Grid:

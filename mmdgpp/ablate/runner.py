@@ -6,7 +6,7 @@
 from __future__ import annotations
 import contextlib, json, os, signal, socket, subprocess, sys, threading, time
 from pathlib import Path
-from ..core import fail, atomic_path, atomic_write_json, load_settings
+from ..core import fail, atomic_path, atomic_write_json, load_settings, writable_dir
 from ..config import flat_dict
 from .grid import DEFAULT_TIMEOUT, Grid, Run, expand, load_grid, select_shard
 import logging
@@ -209,7 +209,7 @@ def run_batch(grid: Grid|str|Path, out: str|Path|None = None, jobs: int = 1, sha
     runs = expand(grid)
     sel = select_shard(runs, shard)
     check_kernel(kernel)
-    bdir = batch_dir(grid, out); bdir.mkdir(parents=True, exist_ok=True)
+    bdir = writable_dir(batch_dir(grid, out), 'batch folder')
     atomic_write_json(bdir/'batch.json', dict(name=grid.name, template=str(grid.template), base=grid.base, axes=grid.axes,
                                              description=grid.description, reference=grid.reference))
     done = lambda r: run_status(bdir/r.name) == 'ok' or (not retry_failed and run_status(bdir/r.name) == 'failed')

@@ -13,11 +13,12 @@ import torch
 import torch.nn.functional as F
 from ..core import MMDGError, fail, load_settings
 from ..config import MODALITIES
-from .splits import Record, Task, get_task, load_benchmark, read_split, task_records
+from .splits import Record, Task, get_task, load_benchmark, read_split, task_lists, task_records
 
 # %% auto #0
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_NPZ_KEYS', 'NPZ_LAYOUTS', 'resolve_path', 'to_unit_hwc', 'read_image',
-           'padisi22_modalities', 'FASDataset', 'subsample', 'DataBundle', 'corruption_flags', 'build_data']
+__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_NPZ_KEYS', 'NPZ_LAYOUTS', 'resolve_path', 'to_unit_hwc', 'read_image', 'shown_path',
+           'check_image_header', 'padisi22_modalities', 'FASDataset', 'subsample', 'DataBundle', 'corruption_flags',
+           'build_data']
 
 # %% ../../nbs/11_data.datasets.ipynb #c00375e2
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -57,9 +58,22 @@ def read_image(path: Path) -> np.ndarray:
             if im.mode in ('P', 'LA', 'RGBA', 'CMYK', 'YCbCr', 'HSV', 'LAB', '1'):
                 im = im.convert('L' if im.mode in ('LA', '1') else 'RGB')
             a = np.array(im)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
-        fail(f'cannot read image {path}: {e.__class__.__name__}: {e}')
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        fail(f'cannot read image {shown_path(path)}: {e.__class__.__name__}: {e}')
     return to_unit_hwc(a, str(path))
+
+def shown_path(p, limit: int=160) -> str:
+    "`p` as text fit for a one-line message: control characters (a NUL byte) escaped, a very long path shortened."
+    s = ''.join(c if c.isprintable() else repr(c)[1:-1] for c in str(p))
+    return s if len(s) <= limit else f'{s[:limit//2]}...{s[-limit//2:]} ({len(s)} characters)'
+
+def check_image_header(path: Path, where: str=''):
+    "Open `path`'s header only (cheap): an unreadable, damaged or oversized image is one line naming `where` (file:line)."
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path): pass
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        fail(f'{where + ": " if where else ""}cannot read image {shown_path(path)}: {e.__class__.__name__}: {shown_path(e, 300)}')
 
 # %% ../../nbs/11_data.datasets.ipynb #9aaa73e7
 DEFAULT_NPZ_KEYS = dict(rgb='rgb', depth='depth', ir='ir')
@@ -71,6 +85,10 @@ def padisi22_modalities(a: np.ndarray, what: str='array') -> dict:
     if a.ndim == 3 and a.shape[-1] != 22 and a.shape[0] == 22: a = np.moveaxis(a, 0, -1)
     if a.ndim != 3 or a.shape[-1] != 22: fail(f'{what}: expected a 22-channel array (H, W, 22) or (22, H, W), got {tuple(a.shape)}')
     return dict(rgb=to_unit_hwc(a[..., 2::-1], what), depth=to_unit_hwc(a[..., 4], what), ir=to_unit_hwc(a[..., 3], what))
+
+def _is_file(p: Path, where: str) -> bool:
+    try: return p.is_file()
+    except (OSError, ValueError) as e: fail(f'{where}: cannot use path {shown_path(p)}: {getattr(e, "strerror", None) or e}')
 
 class FASDataset(torch.utils.data.Dataset):
     "Multimodal face anti-spoofing samples from split-list records, rooted at a data root."
@@ -113,12 +131,15 @@ class FASDataset(torch.utils.data.Dataset):
     def _check_files(self, records, skip_missing):
         keep, lost = [], []
         for r in records:
-            gone = [p for p in self._files(r) if not p.is_file()]
+            files = self._files(r)
+            gone = [p for p in files if not _is_file(p, r.where)]
+            if not gone and not r.npz:
+                for p in files: check_image_header(p, r.where)
             (lost.append((r, gone[0])) if gone else keep.append(r))
         if lost:
-            first = ', '.join(str(p) for _, p in lost[:3]) + (' ...' if len(lost) > 3 else '')
+            first = ', '.join(f'{shown_path(p)} ({r.where})' for r, p in lost[:3]) + (' ...' if len(lost) > 3 else '')
             msg = f'{len(lost)} of {len(records)} samples have missing files under data root {self.root} (first: {first})'
-            if not skip_missing: fail(msg + '; check the data root or pass skip_missing=True to drop them')
+            if not skip_missing: fail(msg + '; check the data root (data.root, or data_root in settings.ini)')
             warnings.warn(f'dropped {msg}', stacklevel=3)
         return keep
 
@@ -147,7 +168,9 @@ class FASDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         r = self.records[i]
-        arrs, (h, w) = self._load(r), self.image_size
+        try: arrs = self._load(r)
+        except MMDGError as e: fail(f'{r.where}: {e}' if r.where and not str(e).startswith(r.where) else str(e))
+        h, w = self.image_size
         flip = self.train and random.random() < self.flip_p
         item, present = {}, []
         for m in MODALITIES:
@@ -237,7 +260,7 @@ def build_data(cfg,                          # ExperimentConfig (uses cfg.data)
         lists, root = Path(dc.lists or settings['split_lists']), Path(dc.root or settings['data_root'])
     elif dc.source == 'synthetic': lists, root = _synth_location(cfg, settings)
     else: fail(f'unknown data source {dc.source!r}; valid: real, synthetic')
-    bench = load_benchmark(lists, sorted({*task.sources, *task.targets}))   # warns about samples in two splits
+    bench = load_benchmark(lists, pairs=task_lists(task))   # only the lists the task reads; warns about samples in two splits
     if dc.max_per_split > 0:
         bench = {k: subsample(v, dc.max_per_split, dc.seed, tag='-'.join(k)) for k, v in bench.items()}
     if dc.test_render:                                      # the paired render of the targets' test lists

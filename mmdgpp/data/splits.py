@@ -14,7 +14,7 @@ from ..config import MODALITIES
 # %% auto #0
 __all__ = ['DATASETS', 'SPLITS', 'DATASET_NAMES', 'NPZ_DATASETS', 'Record', 'video_id', 'attack_type', 'read_split',
            'DuplicateRecordWarning', 'find_duplicates', 'load_benchmark', 'count_labels', 'load_protocols', 'Task',
-           'parse_missing', 'get_task', 'task_records']
+           'parse_missing', 'get_task', 'task_lists', 'task_records']
 
 # %% ../../nbs/10_data.splits.ipynb #272dd9a6
 DATASETS = ('C', 'P', 'S', 'W')       # CASIA-CeFA, PADISI-Face, CASIA-SURF, WMCA
@@ -141,18 +141,20 @@ def find_duplicates(bench: dict) -> dict:
 def load_benchmark(lists_dir: str|Path,          # folder holding {C,P,S,W}-{train,val,test}.txt
                    datasets=None,                # iterable of dataset letters (default: all four)
                    splits=None,                  # iterable of splits (default: train, val, test)
+                   pairs=None,                   # explicit (dataset, split) pairs instead of datasets x splits
                   ) -> dict:
-    "Read the split lists of `datasets` x `splits` from `lists_dir` -> {(dataset, split): [Record]}."
+    "Read the split lists of `datasets` x `splits` (or `pairs`) from `lists_dir` -> {(dataset, split): [Record]}."
     d = Path(lists_dir)
-    datasets, splits = tuple(datasets or DATASETS), tuple(splits or SPLITS)
-    for x in datasets:
+    if pairs is None: pairs = [(x, s) for x in (datasets or DATASETS) for s in (splits or SPLITS)]
+    pairs = list(dict.fromkeys(tuple(p) for p in pairs))
+    for x in dict.fromkeys(x for x, _ in pairs):
         if x not in DATASETS: fail(f'unknown dataset {x!r}; valid: {", ".join(DATASETS)}')
-    for s in splits:
+    for s in dict.fromkeys(s for _, s in pairs):
         if s not in SPLITS: fail(f'unknown split {s!r}; valid: {", ".join(SPLITS)}')
     if not d.is_dir(): fail(f'split-list folder not found: {d} (set split_lists in settings.ini or the MMDGPP_SPLIT_LISTS environment variable)')
-    missing = [f'{x}-{s}.txt' for x in datasets for s in splits if not (d/f'{x}-{s}.txt').is_file()]
+    missing = [f'{x}-{s}.txt' for x, s in pairs if not (d/f'{x}-{s}.txt').is_file()]
     if missing: fail(f'{d}: missing split list(s) {", ".join(missing)}')
-    bench = {(x, s): read_split(d/f'{x}-{s}.txt', x, s) for x in datasets for s in splits}
+    bench = {(x, s): read_split(d/f'{x}-{s}.txt', x, s) for x, s in pairs}
     dups = find_duplicates(bench)
     if dups:
         shown = '; '.join(f'{k[1]} in {" and ".join(v)}' for k, v in list(dups.items())[:5])
@@ -242,11 +244,14 @@ def get_task(protocol: str,   # 'p1', 'p2' or 'p3' (mmdgpp/protocols.yaml)
     return Task(name, protocol, target, src, tgt, miss)
 
 # %% ../../nbs/10_data.splits.ipynb #5c953c48
+def task_lists(task: Task) -> list:
+    "The (dataset, split) lists `task` reads: the sources' train and val lists, the targets' test lists."
+    return [(x, 'train') for x in task.sources] + [(x, 'val') for x in task.sources] + [(x, 'test') for x in task.targets]
+
 def task_records(bench, task: Task) -> dict:
     "{'train', 'val', 'test'} -> records of `task` from a loaded benchmark or a split-list folder."
-    if not isinstance(bench, dict): bench = load_benchmark(bench, sorted({*task.sources, *task.targets}))
-    need = [(x, 'train') for x in task.sources] + [(x, 'val') for x in task.sources] + [(x, 'test') for x in task.targets]
-    lost = [f'{x}-{s}' for x, s in need if (x, s) not in bench]
+    if not isinstance(bench, dict): bench = load_benchmark(bench, pairs=task_lists(task))
+    lost = [f'{x}-{s}' for x, s in task_lists(task) if (x, s) not in bench]
     if lost: fail(f'task {task.name} needs split list(s) that were not loaded: {", ".join(lost)}')
     return dict(train=[r for x in task.sources for r in bench[x, 'train']],
                 val=[r for x in task.sources for r in bench[x, 'val']],

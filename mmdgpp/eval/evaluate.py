@@ -251,6 +251,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     kw = dict(batch_size=2 * cfg.data.batch_size, device=dev, precision=cfg.backbone.precision, num_workers=cfg.data.num_workers,
               progress=progress)
     from mmdgpp.eval.metrics import compute_metrics
+    from mmdgpp.train.checkpoints import check_val_scores
     from mmdgpp.models.certainty import CertaintyMeter
     meter = CertaintyMeter()
     mods = ModalityReadouts(model)               # per-modality read-outs of the test pass (key `modalities`)
@@ -259,6 +260,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     from mmdgpp.eval.attacks import categorise, format_apcer, plot_apcer   # W spoofs by attack category (44_eval.attacks)
     test, attack_lists = categorise(test, ecfg, task.targets)
     val = predict(model, src_data.val, desc='source val', **kw)
+    check_val_scores(val, src_data.val)           # a val problem names the val lists, not "test scores"
     m = task_metrics(test, val)
     scores_path = write_scores(out/f'scores-{task.name}.csv', test)
     figs = {}

@@ -14,13 +14,16 @@ __all__ = ['THRESHOLD_MODES', 'CI_LEVEL', 'CI_B', 'check_scores', 'video_scores'
            'bootstrap_metrics', 'video_worth']
 
 # %% ../../nbs/40_eval.metrics.ipynb #785c810e
-def check_scores(scores, labels, what: str='scores') -> tuple[np.ndarray, np.ndarray]:
+def check_scores(scores, labels,
+                 what: str='scores',   # names the scores in an error
+                 hint: str='',         # added to the error about NaN or infinite scores
+                ) -> tuple[np.ndarray, np.ndarray]:
     "Scores and 0/1 labels (lists, arrays or CPU tensors) as arrays, checked: same length, finite, both classes."
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     y = np.asarray(labels).reshape(-1)
     if len(s) != len(y): fail(f'{what}: {len(s)} scores but {len(y)} labels')
     if len(s) == 0: fail(f'{what}: no samples')
-    if not np.isfinite(s).all(): fail(f'{what}: {int((~np.isfinite(s)).sum())} score(s) are NaN or infinite')
+    if not np.isfinite(s).all(): fail(f'{what}: {int((~np.isfinite(s)).sum())} score(s) are NaN or infinite' + (f'; {hint}' if hint else ''))
     if not np.isin(y, (0, 1)).all(): fail(f'{what}: labels must be 0 (spoof) or 1 (live), found {sorted(set(y.tolist()) - {0, 1})[:5]}')
     y = y.astype(np.int64)
     n1 = int(y.sum())

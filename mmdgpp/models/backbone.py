@@ -12,8 +12,9 @@ from ..core import fail, atomic_write_text, read_torch_file
 
 # %% auto #0
 __all__ = ['TINY_ARCHITECTURES', 'TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'list_architectures', 'model_config_json',
-           'write_model_configs', 'hub_reachable', 'read_state_dict', 'load_weights', 'file_sha256', 'weights_dir',
-           'resolve_pretrained', 'shipped_weights', 'Backbone', 'check_weights', 'create_backbone']
+           'write_model_configs', 'hub_endpoint', 'hub_proxy', 'hub_reachable', 'read_state_dict', 'load_weights',
+           'file_sha256', 'weights_dir', 'resolve_pretrained', 'shipped_weights', 'Backbone', 'check_weights',
+           'create_backbone']
 
 # %% ../../nbs/20_models.backbone.ipynb #41e712de
 def _tiny_config(image_size: int, patch_size: int) -> dict:
@@ -61,11 +62,57 @@ def write_model_configs(folder: str|Path|None=None, # default: the package's mod
 # %% ../../nbs/20_models.backbone.ipynb #68c8a8d0
 def _truthy(v): return str(v).lower() in ('1', 'true', 'yes', 'on')
 
-def hub_reachable(host: str='huggingface.co', timeout: float=2.0) -> bool:
-    "False when `HF_HUB_OFFLINE` is set or `host` cannot be reached within `timeout` seconds."
+def hub_endpoint() -> str:
+    "The hub `huggingface_hub` downloads from: `HF_ENDPOINT`, else https://huggingface.co."
+    return (os.environ.get('HF_ENDPOINT') or 'https://huggingface.co').rstrip('/')
+
+def hub_proxy(url: str) -> str|None:
+    "The proxy the HTTP clients use for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, any case), None under `NO_PROXY`."
+    import urllib.request
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    if urllib.request.proxy_bypass_environment(u.hostname or ''): return None
+    env = urllib.request.getproxies_environment()
+    return env.get(u.scheme) or env.get('all') or None
+
+def _shown_url(url: str) -> str:
+    "`url` without user name or password."
+    from urllib.parse import urlsplit
+    u = urlsplit(url if '://' in url else 'http://' + url)
+    return f'{u.scheme}://{u.hostname}' + (f':{u.port}' if u.port else '')
+
+def _probe(host: str, port: int, proxy: str|None, timeout: float) -> bool:
+    "Open a TCP connection to `host:port`; through an HTTP proxy, ask it for a tunnel and read its answer."
+    if proxy is None:
+        with socket.create_connection((host, port), timeout=timeout): return True
+    import base64
+    from urllib.parse import urlsplit, unquote
+    p = urlsplit(proxy if '://' in proxy else 'http://' + proxy)
+    with socket.create_connection((p.hostname, p.port or 80), timeout=timeout) as s:
+        if p.scheme != 'http': return True        # SOCKS or TLS to the proxy: reaching the proxy is what can be told
+        auth = ''
+        if p.username:
+            cred = base64.b64encode(f'{unquote(p.username)}:{unquote(p.password or "")}'.encode()).decode()
+            auth = f'Proxy-Authorization: Basic {cred}\r\n'
+        s.settimeout(timeout)
+        s.sendall(f'CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}\r\n'.encode())
+        head = b''
+        while b'\r\n' not in head and len(head) < 256:
+            got = s.recv(256)
+            if not got: break
+            head += got
+        return head.split(b' ')[1:2] == [b'200']   # 'HTTP/1.1 200 Connection established'
+
+def hub_reachable(endpoint: str|None=None,   # the hub's URL; default `hub_endpoint()`
+                  timeout: float=2.0) -> bool:
+    "False when `HF_HUB_OFFLINE` is set or the hub (through the environment's proxy, if any) cannot be reached within `timeout` seconds."
     if _truthy(os.environ.get('HF_HUB_OFFLINE', '')): return False
-    def _try():
-        with socket.create_connection((host, 443), timeout=timeout): return True
+    from urllib.parse import urlsplit
+    url = endpoint or hub_endpoint()
+    try: u = urlsplit(url); host, port = u.hostname, u.port or (80 if u.scheme == 'http' else 443)
+    except ValueError: return False
+    if not host: return False
+    def _try(): return _probe(host, port, hub_proxy(url), timeout)
     ex = cf.ThreadPoolExecutor(1)
     try: return ex.submit(_try).result(timeout=timeout + 0.5)
     except Exception: return False
@@ -273,10 +320,12 @@ def check_weights(name: str, pretrained: str|None=DEFAULT) -> str:
         return 'cached'
     except Exception: pass
     if not hub_reachable():
-        fail(f'pretrained weights "{pretrained}" for {name} are not on this machine and the Hugging Face hub '
-             f'cannot be reached (offline or HF_HUB_OFFLINE=1). Either run once on a networked machine: '
-             f'python -c "import open_clip; open_clip.create_model(\'{name}\', pretrained=\'{pretrained}\')" '
-             f'(it fills the Hugging Face cache), or pass a local checkpoint file: pretrained=/path/to/{name}.pt')
+        url, proxy = hub_endpoint(), hub_proxy(hub_endpoint())
+        why = ('HF_HUB_OFFLINE is set' if _truthy(os.environ.get('HF_HUB_OFFLINE', '')) else
+               f'the hub {_shown_url(url)} cannot be reached' + (f' through the proxy {_shown_url(proxy)}' if proxy else ''))
+        fail(f'pretrained weights "{pretrained}" for {name} are not on this machine and {why}: they need the network once '
+             f'(python -c "import open_clip; open_clip.create_model(\'{name}\', pretrained=\'{pretrained}\')" fills the '
+             f'Hugging Face cache) or a local file (backbone.pretrained=/path/to/{name}.pt)')
     return 'download'
 
 # %% ../../nbs/20_models.backbone.ipynb #76f14b1e

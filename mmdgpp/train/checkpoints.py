@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from ..core import fail, atomic_path, seed_everything, read_torch_file
+from ..core import fail, atomic_path, seed_everything, read_torch_file, writable_dir
 from ..config import ExperimentConfig
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'seed_all', 'check_task', 'writable_dir', 'trainable_state', 'load_trainable_state',
+__all__ = ['CHECKPOINT_FORMAT', 'NONFINITE_HINT', 'seed_all', 'check_task', 'trainable_state', 'load_trainable_state',
            'frozen_fingerprint', 'check_fingerprint', 'save_checkpoint', 'read_checkpoint', 'build_model_and_data',
-           'to_device', 'effective_precision', 'predict', 'scalar_metrics']
+           'to_device', 'effective_precision', 'predict', 'scalar_metrics', 'val_lists_name', 'check_val_scores']
 
 # %% ../../nbs/33_train.checkpoints.ipynb #2c992559
 def seed_all(seed: int) -> torch.Generator:
@@ -29,16 +29,6 @@ def check_task(cfg: ExperimentConfig):
     "Fail fast (one clear line) on an unknown protocol, a target not in it, or a bad missing-modality setting."
     from mmdgpp.data.splits import get_task
     return get_task(cfg.data.protocol, cfg.data.target, cfg.data.missing)
-
-def writable_dir(path: str|Path, what: str='run folder') -> Path:
-    "Create the folder `path`; a file in its place, a read-only file system or no permission is one clear error."
-    p = Path(path)
-    if p.exists() and not p.is_dir(): fail(f'{what} {p} is an existing file, not a folder; choose another --out')
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=p, prefix='.probe-'); probe.close()
-    except OSError as e: fail(f'cannot write in {what} {p}: {e.strerror or e}')
-    return p
 
 # %% ../../nbs/33_train.checkpoints.ipynb #1c6ac206
 def _backbone_buffer_ids(model) -> set:
@@ -182,3 +172,21 @@ def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', precisi
 def scalar_metrics(m: dict) -> dict:
     "The numeric entries of a metrics dict (drops per-attack tables)."
     return {k: float(v) for k, v in m.items() if isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool)}
+
+# %% ../../nbs/33_train.checkpoints.ipynb #c4e1a002
+NONFINITE_HINT = 'the model diverged: lower train.lr or set train.grad_clip (e.g. 1.0)'
+
+def val_lists_name(dataset) -> str:
+    "'source validation lists C-val.txt, P-val.txt in <folder>' from the records of `dataset` (or 'source validation set')."
+    files = sorted({r.where.rsplit(':', 1)[0] for r in getattr(dataset, 'records', None) or [] if getattr(r, 'where', '')})
+    if not files: return 'source validation set'
+    folders = {str(Path(f).parent) for f in files}
+    if len(folders) == 1: return f'source validation lists {", ".join(Path(f).name for f in files)} in {folders.pop()}'
+    return f'source validation lists {", ".join(files)}'
+
+def check_val_scores(p: dict,     # `predict` output on the source val set
+                     dataset,     # that set (its records name the lists)
+                    ):
+    "Fail naming the source val lists unless the scores of `p` are finite and cover both live and spoof."
+    from mmdgpp.eval.metrics import check_scores
+    check_scores(p['scores'], p['labels'], val_lists_name(dataset), hint=NONFINITE_HINT)

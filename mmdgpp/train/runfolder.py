@@ -81,10 +81,11 @@ def plot_history(history: list[dict], path: str|Path, val_metric: str='auc'):
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
 
 # %% ../../nbs/35_train.runfolder.ipynb #e438b52c
-def _write_metrics(out: Path, cfg, st: dict, complete: bool, regrad_used, device='cpu', world: int=1):
+def _write_metrics(out: Path, cfg, st: dict, complete: bool, regrad_used, device='cpu', world: int=1, stopped: str=''):
     b, h = st['best'], st['history']
     atomic_write_json(out/'metrics.json', dict(
-        status='complete' if complete else 'running', epochs_done=st['epoch'], epochs=cfg.train.epochs, steps=st['step'],
+        status='complete' if complete else 'stopped' if stopped else 'running', **(dict(stopped=stopped) if stopped else {}),
+        epochs_done=st['epoch'], epochs=cfg.train.epochs, steps=st['step'],
         val_metric=cfg.train.val_metric, select=cfg.train.select, best_epoch=b['epoch'] if b else None, best_value=b['value'] if b else None,
         best_val=b['metrics'] if b else None, last_val={k[4:]: v for k, v in h[-1].items() if k.startswith('val_')} if h else None,
         seconds=round(sum(r['seconds'] for r in h), 3), regrad=regrad_used, world_size=world,

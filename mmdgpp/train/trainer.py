@@ -64,7 +64,9 @@ def val_loss(scores, labels) -> float:
 def validate(model: nn.Module, dataset, cfg: ExperimentConfig, device='cpu', progress: bool=False) -> dict:
     "Video-level metrics of `model` on `dataset` (threshold: the set's own EER)."
     from mmdgpp.eval.metrics import compute_metrics
+    from mmdgpp.train.checkpoints import check_val_scores
     p = predict(model, dataset, 2 * cfg.data.batch_size, device, cfg.backbone.precision, cfg.data.num_workers, progress, 'validate')
+    check_val_scores(p, dataset)          # names the val lists (and hints at lr / grad_clip for NaN scores)
     m = scalar_metrics(compute_metrics(p['scores'], p['labels'], p['attacks'], p['videos'], threshold='test-eer'))
     return {**m, 'loss': val_loss(p['scores'], p['labels'])}
 
@@ -238,6 +240,8 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
     out = Path(out_dir) if out_dir else default_run_dir(cfg)
     ckdir = out/'checkpoints'; last_p, best_p = ckdir/'last.pt', ckdir/'best.pt'
     ck = None
+    if main:                                      # temporaries of a writer killed mid-write (the run lock is ours)
+        for tmp in [*out.glob('.*.tmp'), *ckdir.glob('.*.tmp'), *(out/'figures').glob('.*.tmp')]: tmp.unlink(missing_ok=True)
     if resume and last_p.exists():
         ck = read_checkpoint(last_p)
         diffs = config_differences(to_dict(cfg), ck['config'])
@@ -286,64 +290,68 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
 
         sel_key, mode = selection(cfg)
         ebar = tqdm(total=cfg.train.epochs, initial=st['epoch'], desc='epochs', disable=not progress)
-        while st['epoch'] < cfg.train.epochs:
-            ep, t0 = st['epoch'], time.time()
-            if st['batch'] == 0: st.update(epoch_gen=gen.get_state(), sums={}, seconds=0.0)
-            else: gen.set_state(st['epoch_gen'])          # resuming mid-epoch: replay the epoch's order
-            order = epoch_order(len(data.train), gen, rank, world)[:spe * B]
-            loader = make_loader(data.train, order[st['batch'] * B:], B, gen, cfg.data.num_workers,
-                                 pin=torch.device(device).type == 'cuda')
-            model.train()
-            bbar = tqdm(total=spe, initial=st['batch'], desc=f'epoch {ep + 1}', leave=False, disable=not progress)
-            for batch in loader:
-                where = f'step {st["step"] + 1} (epoch {ep + 1}, batch {st["batch"] + 1})'
-                vals = train_step(model, to_device(batch, device), opt, sched, cfg, device, slot, where, world)
-                st['step'] += 1; st['batch'] += 1; st['last_lr'] = vals.pop('lr')
-                sums = st['sums']
-                for k, v in vals.pop('_certainty', {}).items(): sums[f'_cert.{k}'] = sums.get(f'_cert.{k}', 0.0) + v
-                for k, v in vals.items(): sums[k] = sums.get(k, 0.0) + v
-                sums['_n'] = sums.get('_n', 0) + 1
-                bbar.update(1); bbar.set_postfix(loss=f'{vals["loss_total"]:.3f}')
-                ce = cfg.train.checkpoint_every
-                if main and ce > 0 and st['step'] % ce == 0 and st['batch'] < spe:
-                    st['seconds'] += time.time() - t0; t0 = time.time()
-                    save_checkpoint(last_p, payload())
-                if on_step is not None: on_step(dict(epoch=ep + 1, batch=st['batch'], step=st['step'], values=vals))
-            bbar.close()
-            if callable(getattr(model, 'on_epoch_end', None)): model.on_epoch_end()   # e.g. MMDG's prototype refresh
-            sums = dict(st['sums']); n = sums.pop('_n', 0)
-            if world > 1:
-                import torch.distributed as dist
-                keys = list(sums); t = torch.tensor([sums[k] for k in keys] + [n], dtype=torch.float64, device=device)
-                dist.all_reduce(t); sums, n = dict(zip(keys, t[:-1].tolist())), t[-1].item()
-            cert = {k[6:]: sums.pop(k) for k in [k for k in sums if k.startswith('_cert.')]}
-            row = dict(epoch=ep + 1, step=st['step'], lr=st['last_lr'], **{k: v / max(n, 1) for k, v in sums.items()},
-                       **certainty_columns(certainty_readout(cert)))
-            improved = False
-            if main:
-                val = validate(model, data.val, cfg, device)
-                row.update({f'val_{k}': v for k, v in val.items()})
-                st['seconds'] += time.time() - t0
-                row['seconds'] = round(st['seconds'], 3)
-                st['history'].append(row)
-                improved = _better(val[sel_key], st['best']['value'] if st['best'] else None, mode)
-                if improved: st['best'] = dict(epoch=ep + 1, value=val[sel_key], metrics=val)
-            st.update(epoch=ep + 1, batch=0, sums={}, epoch_gen=None, seconds=0.0)
-            if main:
-                if improved: best = dict(model=trainable_state(model), state=copy.deepcopy(st))
-                pl = payload()
-                save_checkpoint(last_p, pl)                 # holds the best weights too: best.pt can always be rebuilt
-                if improved: save_checkpoint(best_p, best_checkpoint(pl))
-                if cfg.train.keep_epochs:                  # this epoch's weights, in best.pt's format
-                    save_checkpoint(ckdir/f'epoch-{st["epoch"]}.pt', best_checkpoint(
-                        {**pl, 'best': dict(model=pl['model'], state=pl['state'])}))
-                write_log(st['history'], out/'log.csv')
-                _write_metrics(out, cfg, st, st['epoch'] >= cfg.train.epochs, slot.used, device, world)
-                say(_epoch_line(row, cfg, improved))
-            ebar.update(1)
-            if world > 1:
-                import torch.distributed as dist
-                dist.barrier()
+        try:
+            while st['epoch'] < cfg.train.epochs:
+                ep, t0 = st['epoch'], time.time()
+                if st['batch'] == 0: st.update(epoch_gen=gen.get_state(), sums={}, seconds=0.0)
+                else: gen.set_state(st['epoch_gen'])          # resuming mid-epoch: replay the epoch's order
+                order = epoch_order(len(data.train), gen, rank, world)[:spe * B]
+                loader = make_loader(data.train, order[st['batch'] * B:], B, gen, cfg.data.num_workers,
+                                     pin=torch.device(device).type == 'cuda')
+                model.train()
+                bbar = tqdm(total=spe, initial=st['batch'], desc=f'epoch {ep + 1}', leave=False, disable=not progress)
+                for batch in loader:
+                    where = f'step {st["step"] + 1} (epoch {ep + 1}, batch {st["batch"] + 1})'
+                    vals = train_step(model, to_device(batch, device), opt, sched, cfg, device, slot, where, world)
+                    st['step'] += 1; st['batch'] += 1; st['last_lr'] = vals.pop('lr')
+                    sums = st['sums']
+                    for k, v in vals.pop('_certainty', {}).items(): sums[f'_cert.{k}'] = sums.get(f'_cert.{k}', 0.0) + v
+                    for k, v in vals.items(): sums[k] = sums.get(k, 0.0) + v
+                    sums['_n'] = sums.get('_n', 0) + 1
+                    bbar.update(1); bbar.set_postfix(loss=f'{vals["loss_total"]:.3f}')
+                    ce = cfg.train.checkpoint_every
+                    if main and ce > 0 and st['step'] % ce == 0 and st['batch'] < spe:
+                        st['seconds'] += time.time() - t0; t0 = time.time()
+                        save_checkpoint(last_p, payload())
+                    if on_step is not None: on_step(dict(epoch=ep + 1, batch=st['batch'], step=st['step'], values=vals))
+                bbar.close()
+                if callable(getattr(model, 'on_epoch_end', None)): model.on_epoch_end()   # e.g. MMDG's prototype refresh
+                sums = dict(st['sums']); n = sums.pop('_n', 0)
+                if world > 1:
+                    import torch.distributed as dist
+                    keys = list(sums); t = torch.tensor([sums[k] for k in keys] + [n], dtype=torch.float64, device=device)
+                    dist.all_reduce(t); sums, n = dict(zip(keys, t[:-1].tolist())), t[-1].item()
+                cert = {k[6:]: sums.pop(k) for k in [k for k in sums if k.startswith('_cert.')]}
+                row = dict(epoch=ep + 1, step=st['step'], lr=st['last_lr'], **{k: v / max(n, 1) for k, v in sums.items()},
+                           **certainty_columns(certainty_readout(cert)))
+                improved = False
+                if main:
+                    val = validate(model, data.val, cfg, device)
+                    row.update({f'val_{k}': v for k, v in val.items()})
+                    st['seconds'] += time.time() - t0
+                    row['seconds'] = round(st['seconds'], 3)
+                    st['history'].append(row)
+                    improved = _better(val[sel_key], st['best']['value'] if st['best'] else None, mode)
+                    if improved: st['best'] = dict(epoch=ep + 1, value=val[sel_key], metrics=val)
+                st.update(epoch=ep + 1, batch=0, sums={}, epoch_gen=None, seconds=0.0)
+                if main:
+                    if improved: best = dict(model=trainable_state(model), state=copy.deepcopy(st))
+                    pl = payload()
+                    save_checkpoint(last_p, pl)                 # holds the best weights too: best.pt can always be rebuilt
+                    if improved: save_checkpoint(best_p, best_checkpoint(pl))
+                    if cfg.train.keep_epochs:                  # this epoch's weights, in best.pt's format
+                        save_checkpoint(ckdir/f'epoch-{st["epoch"]}.pt', best_checkpoint(
+                            {**pl, 'best': dict(model=pl['model'], state=pl['state'])}))
+                    write_log(st['history'], out/'log.csv')
+                    _write_metrics(out, cfg, st, st['epoch'] >= cfg.train.epochs, slot.used, device, world)
+                    say(_epoch_line(row, cfg, improved))
+                ebar.update(1)
+                if world > 1:
+                    import torch.distributed as dist
+                    dist.barrier()
+        except NonFiniteLoss as e:                # a stopped run says so: metrics.json is not left at 'running'
+            if main: _write_metrics(out, cfg, st, False, slot.used, device, world, stopped=str(e))
+            raise
         ebar.close()
     if main and st['history']:
         try: plot_history(st['history'], out/'figures'/'training.png', cfg.train.val_metric)
