@@ -194,7 +194,7 @@ def test_presets_sizes_and_power():
         assert len(jobs) == len(S.DATASETS)*pr.samples() == len(S.DATASETS)*sum(
             k*(1 + pr.spoofs)*f for k, f in zip(pr.subjects, pr.frames)), name
         for d in S.DATASETS:
-            vids = {(v.split, v.subject, v.slot): v.label for v, f, p in jobs if v.dataset == d}
+            vids = {(v.split, v.subject, v.slot): v.label for v, f, p, _ in jobs if v.dataset == d}
             live = sum(1 for (sp, *_), lab in vids.items() if sp == 'test' and lab)
             spoof = sum(1 for (sp, *_), lab in vids.items() if sp == 'test' and not lab)
             assert (live, spoof) == pr.videos('test'), (name, d)

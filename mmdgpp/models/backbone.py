@@ -13,8 +13,8 @@ from ..core import fail, atomic_write_text, read_torch_file
 # %% auto #0
 __all__ = ['TINY_ARCHITECTURES', 'TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'list_architectures', 'model_config_json',
            'write_model_configs', 'hub_endpoint', 'hub_proxy', 'hub_reachable', 'read_state_dict', 'load_weights',
-           'file_sha256', 'weights_dir', 'resolve_pretrained', 'shipped_weights', 'Backbone', 'check_weights',
-           'create_backbone']
+           'file_sha256', 'weights_dir', 'resolve_pretrained', 'tensors_sha256', 'shipped_weights', 'Backbone',
+           'check_weights', 'create_backbone']
 
 # %% ../../nbs/20_models.backbone.ipynb #41e712de
 def _tiny_config(image_size: int, patch_size: int) -> dict:
@@ -192,9 +192,18 @@ def resolve_pretrained(name: str, pretrained: str|None) -> str:
     if name.startswith('mmdg-'): return ''
     return 'openai' if 'openai' in _open_clip().list_pretrained_tags_by_model(name) else ''
 
+def tensors_sha256(sd: dict) -> str:
+    "SHA-256 of a state dict's tensors (name, dtype, shape, bytes, in name order): equal tensors, equal digest."
+    import hashlib
+    h = hashlib.sha256()
+    for k in sorted(sd):
+        v = sd[k].detach().cpu().contiguous()
+        h.update(f'{k}|{v.dtype}|{tuple(v.shape)}|'.encode())
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes() if v.numel() else b'')
+    return h.hexdigest()
+
 def _tensors_digest(p: Path) -> str|None:
     "`tensors_sha256` of the state dict in file `p`; None if it does not load as one."
-    from mmdgpp.models.pretrain import tensors_sha256
     try: sd = torch.load(p, map_location='cpu', weights_only=True)
     except Exception: return None
     return tensors_sha256(sd) if isinstance(sd, dict) and all(torch.is_tensor(v) for v in sd.values()) else None

@@ -12,12 +12,12 @@ import torch.nn.functional as F
 from ..core import fail, atomic_path, atomic_write_json
 from ..config import RANGES, _interval
 from ..data.captions import render_sample
-from .backbone import file_sha256
+from .backbone import file_sha256, tensors_sha256
 from ..data.datasets import CLIP_MEAN, CLIP_STD     # CLIP's normalisation, defined once
 
 # %% auto #0
 __all__ = ['PRETRAIN_DEFAULTS', 'corpus_arrays', 'batch_indices', 'to_tensor', 'augment', 'encode_text_short', 'lr_at',
-           'pretrain', 'tensors_sha256', 'export_weights', 'cli_pretrain']
+           'pretrain', 'export_weights', 'cli_pretrain']
 
 # %% ../../nbs/26_models.pretrain.ipynb #579ed9dd
 def _draw(args):
@@ -208,17 +208,6 @@ def pretrain(out: str|Path,             # folder for last.pt, log.csv, args.json
             if lines: _say(f"step {state['step']}/{steps}, loss {loss.item():.3f}, T {scale.item():.1f}, {state['seconds']/60:.1f} min, checkpoint written")
     bar.close()
     return dict(model=model, step=state['step'], log=state['log'], seconds=state['seconds'], args=args)
-
-# %% ../../nbs/26_models.pretrain.ipynb #5876ad41
-def tensors_sha256(sd: dict) -> str:
-    "SHA-256 of a state dict's tensors (name, dtype, shape, bytes, in name order): equal tensors, equal digest."
-    import hashlib
-    h = hashlib.sha256()
-    for k in sorted(sd):
-        v = sd[k].detach().cpu().contiguous()
-        h.update(f'{k}|{v.dtype}|{tuple(v.shape)}|'.encode())
-        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes() if v.numel() else b'')
-    return h.hexdigest()
 
 # %% ../../nbs/26_models.pretrain.ipynb #e138f398
 def export_weights(ckpt: str|Path,      # a pretraining checkpoint (out/last.pt)
