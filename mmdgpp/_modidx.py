@@ -367,7 +367,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
             'mmdgpp.docsite': { 'mmdgpp.docsite.check_offline_search': ('docsite.html#check_offline_search', 'mmdgpp/docsite.py'),
                                 'mmdgpp.docsite.offline_search': ('docsite.html#offline_search', 'mmdgpp/docsite.py'),
                                 'mmdgpp.docsite.on_nav': ('docsite.html#on_nav', 'mmdgpp/docsite.py'),
-                                'mmdgpp.docsite.on_post_page': ('docsite.html#on_post_page', 'mmdgpp/docsite.py'),
+                                'mmdgpp.docsite.on_page_markdown': ('docsite.html#on_page_markdown', 'mmdgpp/docsite.py'),
                                 'mmdgpp.docsite.run_mkdocs': ('docsite.html#run_mkdocs', 'mmdgpp/docsite.py')},
             'mmdgpp.eval.evaluate': { 'mmdgpp.eval.evaluate.ModalityReadouts': ( 'eval.evaluate.html#modalityreadouts',
                                                                                  'mmdgpp/eval/evaluate.py'),
