@@ -23,16 +23,17 @@ def command(name, help):
 
 # %% ../nbs/70_cli.ipynb #94e50357
 def environment_report() -> str:
-    "Versions, the settings file and environment overrides in use, and the device `auto` resolves to."
+    "Versions, the settings file and environment overrides in use, the device `auto` resolves to and the thread policy."
     import platform, torch, open_clip
-    from mmdgpp.core import _find_settings_file, settings_overrides, resolve_device
+    from mmdgpp.core import _find_settings_file, settings_overrides, resolve_device, thread_policy
     f, env, s = _find_settings_file(), settings_overrides(), load_settings()
     how = ' (from MMDGPP_SETTINGS)' if env.get('MMDGPP_SETTINGS') else ''
     return '\n'.join([
         f'mmdgpp {__version__} (python {platform.python_version()}, torch {torch.__version__}, open_clip {open_clip.__version__})',
         f'settings file: {f.resolve()}{how}' if f else 'settings file: none found (built-in defaults)',
         'environment:   ' + (', '.join(f'{k}={v}' for k, v in env.items()) or 'no MMDGPP_* overrides'),
-        f'device:        {s["device"]} -> {resolve_device(s["device"])}'])
+        f'device:        {s["device"]} -> {resolve_device(s["device"])}',
+        f'threads:       {thread_policy(s["threads"], s["device"])}'])
 
 @command('info', 'print versions, the settings in use, the resolved device and the backbone summary')
 def _info(p):

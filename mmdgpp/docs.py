@@ -9,6 +9,7 @@ from __future__ import annotations
 import html, json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 from .core import fail, atomic_write_text
+from .docsite import offline_search, check_offline_search, run_mkdocs
 
 # %% auto #0
 __all__ = ['PARTS', 'METHOD_PARTS', 'FRAME_NOTE', 'MATHJAX', 'MATHJAX_CONFIG', 'CSS', 'SEED_CELL', 'repo_root', 'readme_markdown',
@@ -269,9 +270,9 @@ def prepare_site(build: str|Path|None=None, site: str|Path|None=None) -> Path:
     (docs/'assets'/'mathjax'/'config'/'local').mkdir(exist_ok=True)
     (docs/'assets'/'mathjax'/'config'/'local'/'mmdgpp.js').write_text(MATHJAX_CONFIG)
     (docs/'assets'/'mmdgpp.css').write_text(CSS)
-    (build/'hooks.py').write_text('from mmdgpp.docs import on_page_content\n')
+    (build/'hooks.py').write_text('from mmdgpp.docs import on_page_content\nfrom mmdgpp.docsite import on_nav, on_page_markdown\n')
     cfg = build/'mkdocs.yml'
-    cfg.write_text(yaml.safe_dump(site_config(build, site, nav), sort_keys=False, allow_unicode=True))
+    cfg.write_text(yaml.safe_dump(offline_search(site_config(build, site, nav), docs), sort_keys=False, allow_unicode=True))
     return cfg
 
 # %% ../nbs/03_docs.ipynb #caf42a6e
@@ -330,18 +331,19 @@ def check_site(site: str|Path) -> list[str]:
                 problems.append(f'{rel}: missing anchor {ref}')
     return problems
 
-def build_site(build: str|Path|None=None, site: str|Path|None=None) -> Path:
+def build_site(build: str|Path|None=None, site: str|Path|None=None,
+               say=None):   # called with a progress line per step and every ten pages (None: quiet)
     "Build the docs site into `site` (default `_docs/site`): mkdocs in strict mode, then the link check. Fails on any problem."
-    root = repo_root()
+    root, say = repo_root(), say or (lambda m: None)
     site = Path(site or root/'_docs'/'site')
+    say('writing the site sources (notebook copies, API pages, mkdocs.yml)')
     cfg = prepare_site(build, site)
-    mkdocs = Path(sys.executable).parent/'mkdocs'
-    r = subprocess.run([str(mkdocs), 'build', '--strict', '--clean', '-q', '-f', str(cfg)], capture_output=True, text=True,
-                       env={**os.environ, 'NO_MKDOCS_2_WARNING': '1'})
-    log = (r.stdout + r.stderr).strip()
-    if r.returncode != 0 or re.search(r'^(WARNING|ERROR)', log, re.M):
-        fail(f'mkdocs build failed (exit {r.returncode}):\n{log}')
-    problems = check_site(site)
+    say('mkdocs build (about 100 s on two cores)')
+    rc, log = run_mkdocs(cfg, lambda m: say(f'  {m}'))
+    if rc != 0 or re.search(r'^(WARNING|ERROR)', log, re.M):
+        fail(f'mkdocs build failed (exit {rc}):\n{log}')
+    say('checking links, anchors and search from file://')
+    problems = check_site(site) + check_offline_search(site)
     if problems: fail(f'{len(problems)} problems in the built site:\n' + '\n'.join(problems[:50]))
     return site
 
@@ -395,7 +397,7 @@ def _main(argv=None):
 def _run(argv):
     if argv == ['readme']: write_readme(); print('README.md written from nbs/index.ipynb')
     elif argv[:1] == ['site']:
-        t = time.time(); site = build_site(site=argv[1] if len(argv) > 1 else None)
+        t = time.time(); site = build_site(site=argv[1] if len(argv) > 1 else None, say=lambda m: print(m, flush=True))
         print(f'site built in {time.time() - t:.0f} s: {site}/index.html')
     elif argv[:1] == ['execute']:
         args = argv[1:]

@@ -1,8 +1,10 @@
-"""The documentation site in a real browser (headless Chromium): every page loads, the notebooks' figures are on
-their pages, and MathJax (served from the site itself) typeset every formula."""
+"""The documentation site in a real browser (headless Chromium), opened from disk as the README says: every page
+loads, the notebooks' figures are on their pages, MathJax (served from the site itself) typeset every formula, and
+search finds pages. Without a browser: the built site holds what search from file:// needs."""
 import functools, http.server, json, os, re, shutil, subprocess, threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,13 +72,12 @@ def has_math(nb: Path) -> bool:
 
 
 @needs_chromium
-def test_every_page_loads_with_figures_and_math(site, server, tmp_path):
-    server, missing = server
+def test_every_page_loads_with_figures_and_math(site, tmp_path):
     pages = sorted(p for p in site.rglob('*.html') if p.name != '404.html' and 'assets' not in p.parts)
     assert len(pages) >= 20
     def check(page):
         rel = page.relative_to(site).as_posix()
-        d = dom(f'{server}/{rel}', tmp_path/f'profile-{rel.replace("/", "_")}')
+        d = dom(page.as_uri(), tmp_path/f'profile-{rel.replace("/", "_")}')   # from disk, as the README says
         problems = []
         if 'md-content' not in d: return [f'{rel}: did not load']
         if re.search(r'<pre>[^<]*\b[VH]Box\(children=', d): problems.append(f'{rel}: a widget shown as text')
@@ -94,6 +95,14 @@ def test_every_page_loads_with_figures_and_math(site, server, tmp_path):
         return problems
     with ThreadPoolExecutor(2) as ex: problems = [p for ps in ex.map(check, pages) for p in ps]
     assert not problems, '\n'.join(problems)
+
+
+@needs_chromium
+def test_a_page_served_over_http_asks_for_no_missing_file(site, server, tmp_path):
+    "Over HTTP every request is seen: the method overview (figures, formulas, search) asks for nothing the site lacks."
+    server, missing = server
+    d = dom(f'{server}/05_method.html?q=adapter', tmp_path/'profile')
+    assert 'md-content' in d and re.search(r'md-search-result__meta">\d+ matching documents?<', d)
     # MathJax's combined configuration also probes its TeX web fonts, which jupyter-server-mathjax does not ship; it
     # then typesets with the STIX-Web fonts the package does ship (checked above), so those probes are not failures
     missing = [m for m in missing if not m.startswith('/assets/mathjax/fonts/HTML-CSS/TeX/')]
@@ -107,3 +116,29 @@ def test_method_overview_is_second_in_the_navigation(site):
     order = [l for l in dict.fromkeys(l.removeprefix('./') for l in links)]
     assert order[:2] == ['index.html', '05_method.html'], order[:5]
     assert order.index('05_method.html') < order.index('22_models.adapters.html') < order.index('00_core.html')
+
+
+def search_results(url: str, profile: Path) -> tuple[str, list[str]]:
+    "The search box's verdict and the result links on `url` (a page with `?q=...`)."
+    d = dom(url, profile)
+    meta = re.search(r'md-search-result__meta">([^<]*)<', d)
+    return (meta.group(1) if meta else ''), re.findall(r'<li class="md-search-result__item"><a href="([^"]+)"', d)
+
+
+@needs_chromium
+def test_search_works_from_file(site, tmp_path):
+    "Opened from disk, the search box finds the pages that hold a word, from the top page and from a page in a folder."
+    for page in (site/'index.html', next((site/'api').glob('mmdgpp.core.html'))):
+        meta, links = search_results(f'{page.as_uri()}?q=quickstart', tmp_path/f'profile-{page.stem}')
+        assert re.fullmatch(r'\d+ matching documents?', meta), (page.name, meta)
+        assert links and all(l.startswith('file://') and Path(unquote(urlparse(l).path)).is_file() for l in links), links[:3]
+
+
+def test_the_site_has_what_search_from_file_needs(site):
+    "The index as a script (the theme loads it under file:), the worker script, and every page loading it."
+    from mmdgpp.docsite import SHIM, check_offline_search
+    assert check_offline_search(site) == []
+    index = json.loads((site/'search'/'search_index.json').read_text())
+    assert {d['location'].split('#')[0] for d in index['docs']} >= {'index.html', '05_method.html'}
+    assert 'https://' not in (site/'index.html').read_text().split('</head>')[0]   # no network polyfill in the page head
+    assert (site/SHIM).read_text().count('location.protocol !== "file:"') == 1      # a no-op over HTTP

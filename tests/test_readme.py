@@ -56,9 +56,11 @@ def _run_command(cmd, tmp_path):
     "Run one README command in its cheap form; return a description of what was checked."
     env = {'MMDGPP_RUNS_DIR': str(tmp_path/'runs')}
     if cmd[0] == 'make':
-        assert len(cmd) == 2, cmd
-        r = subprocess.run(['make', '-n', cmd[1]], cwd=ROOT, capture_output=True, text=True)
+        target, assigns = cmd[1], cmd[2:]                 # `make install TORCH="..."`: a target and variables
+        assert all(re.fullmatch(r'[A-Z_]+=.+', a) for a in assigns), cmd
+        r = subprocess.run(['make', '-n', *(['-B'] if assigns else []), target, *assigns], cwd=ROOT, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr
+        for a in assigns: assert a.split('=', 1)[1] in r.stdout, (a, r.stdout)   # the value reaches the recipe's commands
         return 'make target exists'
     argv = _mmdgpp_argv(cmd)
     assert argv is not None, f'README command the test does not know how to run: {shlex.join(cmd)}'
@@ -128,3 +130,12 @@ def test_one_quickstart_time_everywhere():
     readme_s = re.findall(r'takes about (\d+) s on two CPU', ' '.join(README.split()))
     assert help_s and help_s == readme_s, (help_s, readme_s)
     assert 'two minutes' not in ' '.join(r.stdout.split()) + README
+
+
+def test_cpu_only_install_names_the_default_pair():
+    "The CPU-only install is the Makefile's torch/torchvision pair as CPU wheels, with PyPI kept for everything else."
+    pair = re.search(r'^TORCH\s*\?=\s*torch==(\S+) torchvision==(\S+)$', (ROOT/'Makefile').read_text(), re.M).groups()
+    cpu = re.search(r'make install TORCH="torch==(\S+)\+cpu torchvision==(\S+)\+cpu '
+                    r'--extra-index-url https://download\.pytorch\.org/whl/cpu"', README)
+    assert cpu and cpu.groups() == pair, (pair, cpu and cpu.groups())
+    assert not re.search(r'TORCH="[^"]* --index-url', README)   # would take every package of the install from the torch index

@@ -5,7 +5,7 @@
 # %% ../../nbs/65_ablate.cli.ipynb #9a2d160e
 from __future__ import annotations
 import os, sys
-from ..cliargs import add_out_arg, add_set_arg, add_progress_arg, positive_int
+from ..cliargs import add_out_arg, add_set_arg, add_progress_arg, positive_int, add_threads_arg
 from .grid import expand, load_grid, parse_shard, select_shard
 from .runner import BatchInterrupted, batch_dir, collect, run_batch, run_status
 from .summary import run_summary
@@ -31,14 +31,17 @@ def cli_ablate(p):
     p.add_argument('--collect', action='store_true', help='only rebuild results.csv from the run folders')
     p.add_argument('--summary', action='store_true', help="afterwards, run summary.ipynb (beside the template) into the batch folder")
     add_progress_arg(p, 'no progress bar')
+    add_threads_arg(p, "each run's torch CPU threads: auto, torch or N (default: threads in settings.ini)")
     return _cli_run
 
 # %% ../../nbs/65_ablate.cli.ipynb #2f79b881
 def _cli_run(a):
     import yaml
     from mmdgpp.config import parse_overrides
+    from mmdgpp.core import resolve_threads
     sets = {k: yaml.safe_load(v) if v else '' for k, v in parse_overrides(a.set).items()}   # values read as YAML
     grid = load_grid(a.grid, sets)
+    if a.threads is not None: resolve_threads(a.threads, 'cpu')   # a bad value before any work
     jobs, shard = positive_int(a.jobs, '--jobs'), parse_shard(a.shard)
     timeout = positive_int(a.timeout, '--timeout') if a.timeout is not None else None
     gpus = [g.strip() for g in a.gpus.split(',') if g.strip()] if a.gpus else None
@@ -56,7 +59,7 @@ def _cli_run(a):
             except BrokenPipeError:      # `--list | head`: the reader has gone; say nothing more
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
-    try: df = run_batch(grid, a.out, jobs, shard, not a.skip_failed, not a.no_progress, a.kernel, gpus, timeout)
+    try: df = run_batch(grid, a.out, jobs, shard, not a.skip_failed, not a.no_progress, a.kernel, gpus, timeout, a.threads)
     except BatchInterrupted as e:
         n = e.df.status.value_counts().to_dict()
         print(f'interrupted: {n.get("ok", 0)} of {len(e.df)} runs done, table {e.bdir/"results.csv"}; '

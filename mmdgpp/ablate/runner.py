@@ -73,11 +73,15 @@ def _kernel_manager_class(log_file, env: dict|None = None):
             if g: _KERNELS.add(g)
     return RunKernelManager
 
-def settings_env(jobs: int = 1) -> dict:
-    "Environment for the kernels: the user settings as `MMDGPP_*` with absolute paths; with `jobs` > 1, a CPU-thread share."
-    from mmdgpp.core import _find_settings_file
+def settings_env(jobs: int = 1,
+                 threads: str|int|None = None) -> dict:  # the thread policy: auto | torch | N (default: the `threads` setting)
+    "Environment for the kernels: the user settings as `MMDGPP_*` with absolute paths, the thread policy; with `jobs` > 1, a CPU-thread share."
+    from mmdgpp.core import _find_settings_file, resolve_threads, threads_setting
     env, f = {}, _find_settings_file()
-    if jobs > 1:
+    t = threads_setting(threads); resolve_threads(t, 'cpu')   # a bad value fails before any kernel starts
+    env['MMDGPP_THREADS'] = t                                 # the kernels' train() and evaluate() apply it
+    if t.isdigit(): env.update({k: t for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')})   # a number sizes the pools too
+    elif jobs > 1:
         n = str(max(1, (os.cpu_count() or 1) // jobs))
         env.update({k: n for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS') if k not in os.environ})
     if f is not None and f.exists(): env['MMDGPP_SETTINGS'] = str(f.absolute())
@@ -202,7 +206,7 @@ def _interruptible():
 
 def run_batch(grid: Grid|str|Path, out: str|Path|None = None, jobs: int = 1, shard: str|tuple|None = None,
               retry_failed: bool = True, progress: bool = True, kernel: str = 'python3', gpus: list|None = None,
-              timeout: int|None = None):
+              timeout: int|None = None, threads: str|int|None = None):
     "Execute the runs of `grid` (or of one shard) that have no results yet; return the results table."
     grid = grid if isinstance(grid, Grid) else load_grid(grid)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1: fail(f'--jobs must be a positive integer, got {jobs!r}')
@@ -219,7 +223,7 @@ def run_batch(grid: Grid|str|Path, out: str|Path|None = None, jobs: int = 1, sha
     if not progress:                               # no bar (a cluster log): the plan, then one line per finished run
         for r in todo: _log.info(f'  planned: {r.name}')
     collect(bdir, runs)
-    git, timeout, env = git_revision(), timeout or grid.timeout, settings_env(jobs)
+    git, timeout, env = git_revision(), timeout or grid.timeout, settings_env(jobs, threads)
     args = lambda r: (grid.template, bdir/r.name, r.params, timeout, kernel, git, env)
     counts = dict(ok=0, failed=0)
     bar = _progress(len(sel), len(sel) - len(todo), grid.name, progress)

@@ -9,11 +9,11 @@ import os, shutil, time
 from pathlib import Path
 from typing import Callable
 import numpy as np
-from ..core import MMDGError, fail, atomic_path, atomic_write_json, resolve_device
+from ..core import MMDGError, fail, atomic_path, atomic_write_json, resolve_device, torch_threads
 import logging
 _log = logging.getLogger('mmdgpp.eval.evaluate')
 from ..config import ExperimentConfig, from_dict, parse_overrides
-from ..cliargs import add_task_args, add_set_arg, add_device_arg, add_out_arg, add_progress_arg, progress_of
+from ..cliargs import add_task_args, add_set_arg, add_device_arg, add_out_arg, add_progress_arg, progress_of, add_threads_arg
 from ..train.checkpoints import (   # what evaluation shares with training (33_train.checkpoints)
     read_checkpoint, load_trainable_state, predict, build_model_and_data, scalar_metrics, check_task, seed_all, check_fingerprint,
     writable_dir, effective_precision)
@@ -224,6 +224,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
              figures: bool=True,
              build: Callable|None=None,         # (cfg, device) -> (model, data); default `build_model_and_data`
              progress: bool|None=None,
+             threads: str|int|None=None,        # torch CPU threads: auto | torch | N (default: the `threads` setting)
              verbose: bool=True,
              ) -> dict:
     "Evaluate a checkpoint on a protocol task's target test set; write results JSON and figures; return the results."
@@ -255,11 +256,12 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     from mmdgpp.models.certainty import CertaintyMeter
     meter = CertaintyMeter()
     mods = ModalityReadouts(model)               # per-modality read-outs of the test pass (key `modalities`)
-    test = predict(model, data.test, desc=f'{task.name} test', observe=meter.update, **kw)
-    mods.close()
+    with torch_threads(threads, dev):
+        test = predict(model, data.test, desc=f'{task.name} test', observe=meter.update, **kw)
+        mods.close()
+        val = predict(model, src_data.val, desc='source val', **kw)
     from mmdgpp.eval.attacks import categorise, format_apcer, plot_apcer   # W spoofs by attack category (44_eval.attacks)
     test, attack_lists = categorise(test, ecfg, task.targets)
-    val = predict(model, src_data.val, desc='source val', **kw)
     check_val_scores(val, src_data.val)           # a val problem names the val lists, not "test scores"
     m = task_metrics(test, val)
     scores_path = write_scores(out/f'scores-{task.name}.csv', test)
@@ -325,6 +327,7 @@ def cli_eval(p):
     add_out_arg(p, 'folder for results and figures (default: the run folder)')
     p.add_argument('--no-figures', action='store_true', help='skip the ROC and histogram figures')
     add_progress_arg(p)
+    add_threads_arg(p)
     def run(a):
         os.environ.setdefault('MPLBACKEND', 'Agg')
         from mmdgpp.data.splits import load_protocols
@@ -336,5 +339,6 @@ def cli_eval(p):
             if a.protocol in prs and prs[a.protocol].get('missing'): settings = list(prs[a.protocol]['missing'])
         for m in settings:
             evaluate(src, a.protocol, a.target, m, which=a.which, overrides=parse_overrides(a.overrides), device=a.device,
-                     out_dir=a.out, figures=not a.no_figures, progress=progress_of(a))
+                     out_dir=a.out, figures=not a.no_figures, progress=progress_of(a),
+                     threads=a.threads)
     return run

@@ -5,14 +5,14 @@ three source domains, evaluate it on the unseen fourth, and compare it with the 
 
 # %% ../../nbs/32_train.quickstart.ipynb #2695f375
 from __future__ import annotations
-import contextlib, os, time
+import os, time
 from pathlib import Path
-from ..core import atomic_write_json, load_settings, resolve_device
+from ..core import atomic_write_json, load_settings, resolve_device, torch_threads
 import logging
 _log = logging.getLogger('mmdgpp.train.quickstart')
 from ..config import ExperimentConfig, from_dict, parse_overrides, to_dict
 from .trainer import train, check_task
-from ..cliargs import add_device_arg, add_weights_args, add_out_arg, add_set_arg, add_progress_arg, progress_of
+from ..cliargs import add_device_arg, add_weights_args, add_out_arg, add_set_arg, add_progress_arg, progress_of, add_threads_arg
 from ..models.backbone import TINY_CONFIGS
 
 # %% auto #0
@@ -57,6 +57,7 @@ def quickstart(device: str|None=None,          # auto | cpu | cuda | cuda:N (def
                baseline: bool=True,            # also train and evaluate ERM for comparison
                overrides: dict|None=None,      # config keys for both models (e.g. {'train.epochs': 1})
                progress: bool|None=None,
+               threads: str|int|None=None,     # torch CPU threads: auto | torch | N (default: the `threads` setting)
                verbose: bool=True) -> dict:
     "Synthetic benchmark → MMDG++ (and ERM) on Protocol 1 sources C, P, S → metrics on the unseen W."
     t0 = time.time()
@@ -67,24 +68,16 @@ def quickstart(device: str|None=None,          # auto | cpu | cuda | cuda:N (def
     cfg = cfgs['mmdgpp']
     task = check_task(cfg)
     dev = resolve_device(cfg.train.device)
-    with _threads(1 if dev == 'cpu' and cfg.backbone.name in TINY_CONFIGS else None):
-        return _quickstart(cfgs, task, dev, out, t0, progress, say, verbose)
+    with torch_threads(threads, dev) as n:
+        return _quickstart(cfgs, task, dev, out, t0, progress, say, verbose, threads, n)
 
-@contextlib.contextmanager
-def _threads(n: int|None):
-    "Run the block with `n` torch threads (None: unchanged), then restore."
-    import torch
-    old = torch.get_num_threads()
-    if n: torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
-
-def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose) -> dict:
+def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose, threads, n_threads) -> dict:
     from mmdgpp.data.synth import config_knobs, ensure_synth
     from mmdgpp.eval.evaluate import evaluate
     models, cfg = list(cfgs), cfgs['mmdgpp']
     say(f'mmdgpp quickstart: Protocol 1, sources {", ".join(task.sources)} -> unseen target {", ".join(task.targets)} '
-        f'(synthetic benchmark), {cfg.backbone.name} ({cfg.backbone.pretrained or "random init"}) on {dev}')
+        f'(synthetic benchmark), {cfg.backbone.name} ({cfg.backbone.pretrained or "random init"}) on {dev}, '
+        f'{n_threads} torch thread{"s" if n_threads > 1 else ""}')
     t = time.time()
     from mmdgpp.models.backbone import check_weights
     check_weights(cfg.backbone.name, cfg.backbone.pretrained)   # weights that cannot be had fail before any work
@@ -95,17 +88,17 @@ def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose) -> dict:
         say(f'[{k}/{1 + 2 * len(models)}] training {NAMES[m]}: {cfg.train.epochs} epochs, batch {cfg.data.batch_size}, '
             f'lr {cfg.train.lr:g}'); k += 1
         t = time.time()
-        run = train(cfgs[m], out/m, resume=False, progress=progress, verbose=verbose)
+        run = train(cfgs[m], out/m, resume=False, progress=progress, verbose=verbose, threads=threads)
         secs = time.time() - t
         say(f'[{k}/{1 + 2 * len(models)}] evaluating {NAMES[m]} on {", ".join(task.targets)}'); k += 1
-        r = evaluate(run, device=dev, progress=progress, verbose=False)
+        r = evaluate(run, device=dev, progress=progress, verbose=False, threads=threads)
         te, ve = r['metrics']['test-eer'], r['metrics']['val-eer']
         results[m] = dict(run=str(run), train_seconds=round(secs, 1), results=r['path'], figures=r['figures'],
                           hter_test_eer=te['hter'], hter_test_eer_ci=te.get('hter_ci'),   # every HTER named by its threshold
                           **{k2: te[k2] for k2 in ('auc', 'acer', 'apcer', 'bpcer', 'n_live', 'n_spoof')}, auc_ci=te.get('auc_ci'),
                           hter_val_eer=ve['hter'], hter_val_eer_ci=ve.get('hter_ci'))
     total = time.time() - t0
-    report = dict(task=task.name, backbone=cfg.backbone.name, pretrained=cfg.backbone.pretrained, device=dev,
+    report = dict(task=task.name, backbone=cfg.backbone.name, pretrained=cfg.backbone.pretrained, device=dev, threads=n_threads,
                   seconds=round(total, 1), config=to_dict(cfg), models=results)
     atomic_write_json(out/'quickstart.json', report)
     say(format_quickstart(report, out))
@@ -156,8 +149,9 @@ def cli_quickstart(p):
     p.add_argument('--no-baseline', action='store_true', help='skip the ERM baseline')
     add_set_arg(p, 'override a setting of both runs, e.g. --set train.epochs=1 (repeatable)')
     add_progress_arg(p)
+    add_threads_arg(p)
     def run(a):
         os.environ.setdefault('MPLBACKEND', 'Agg')
         quickstart(a.device, a.backbone, a.pretrained, a.out, not a.no_baseline, parse_overrides(a.overrides),
-                   progress=progress_of(a))
+                   progress=progress_of(a), threads=a.threads)
     return run

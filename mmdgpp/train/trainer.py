@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 import torch
 from torch import nn
-from ..core import MMDGError, fail, resolve_device
+from ..core import MMDGError, fail, resolve_device, torch_threads
 import logging
 _log = logging.getLogger('mmdgpp.train.trainer')     # epoch lines and notes (INFO); `--quiet` hides them
 from ..config import ExperimentConfig, MODALITIES, to_dict, save_config
@@ -22,7 +22,7 @@ from .reproducibility import get_rng_state, set_rng_state, deterministic, epoch_
 from .runfolder import (   # re-exported
     RESUME_IGNORES, default_run_dir, config_differences, run_lock, write_log, plot_history, _write_metrics)
 from ..cliargs import base_config, config_from_args, add_config_args  # re-exported
-from ..cliargs import add_out_arg, add_progress_arg, progress_of
+from ..cliargs import add_out_arg, add_progress_arg, progress_of, add_threads_arg
 _all_ = ['get_rng_state', 'set_rng_state', 'deterministic', 'epoch_order', 'make_loader', 'RESUME_IGNORES', 'default_run_dir',
          'config_differences', 'run_lock', 'write_log', 'plot_history', 'base_config', 'config_from_args', 'add_config_args']
 
@@ -221,13 +221,14 @@ def train(cfg: ExperimentConfig,          # the experiment
           progress: bool|None=None,       # tqdm bars; None = only when stderr is a terminal
           verbose: bool=True,             # print one line per epoch
           on_step: Callable|None=None,    # called after every step with a dict (epoch, batch, step, values)
+          threads: str|int|None=None,     # torch CPU threads: auto | torch | N (default: the `threads` setting)
           ) -> Path:
     "Train `cfg` on its protocol's source domains; return the run folder."
     cfg = copy.deepcopy(cfg); _check_train_config(cfg)
     device, rank, world, started = _setup_device(cfg)
     try:
         out = Path(out_dir) if out_dir else default_run_dir(cfg)
-        with run_lock(out) if rank == 0 else contextlib.nullcontext():
+        with run_lock(out) if rank == 0 else contextlib.nullcontext(), torch_threads(threads, device):
             return _train(cfg, out, resume, build, progress, verbose, on_step, device, rank, world)
     finally:
         if started: torch.distributed.destroy_process_group()
@@ -381,14 +382,15 @@ def cli_train(p):
     p.add_argument('--restart', action='store_true', help='start over even if the run folder holds a checkpoint')
     p.add_argument('--no-eval', action='store_true', help='do not evaluate on the target after training')
     add_progress_arg(p)
+    add_threads_arg(p)
     def run(a):
         os.environ.setdefault('MPLBACKEND', 'Agg')
         cfg = config_from_args(a)
         check_task(cfg)
-        out = train(cfg, a.out, resume=not a.restart, progress=progress_of(a))
+        out = train(cfg, a.out, resume=not a.restart, progress=progress_of(a), threads=a.threads)
         if dist_env()[0] != 0: return
         _log.info(f'run folder: {out}')
         if not a.no_eval:
             from mmdgpp.eval.evaluate import evaluate
-            evaluate(out, device=cfg.train.device, progress=progress_of(a))
+            evaluate(out, device=cfg.train.device, progress=progress_of(a), threads=a.threads)
     return run
