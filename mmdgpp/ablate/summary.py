@@ -133,6 +133,11 @@ def _seed_mean(stats, seeds, draw):
     k = np.floor(draw[:, :len(seeds)] * len(seeds)).astype(int)                                  # (B, S) seed indices
     return pts.mean(), bs[k, np.arange(bs.shape[1])[:, None]].mean(1)
 
+def _rng_at(state) -> np.random.Generator:
+    "A generator restarted at a saved `bit_generator.state`."
+    g = np.random.default_rng(); g.bit_generator.state = state
+    return g
+
 def bootstrap_summary(long: 'pd.DataFrame',        # load_results's table (with the run folders)
                       metric: str = 'hter_val_eer', # hter_val_eer | hter | auc
                       ref: str|None = None,         # reference variant of the paired differences (None: none)
@@ -140,6 +145,7 @@ def bootstrap_summary(long: 'pd.DataFrame',        # load_results's table (with 
                       seed: int = 0,                # seed of the resampling
                       level: float = 0.95,
                       resample_seeds: bool = True,  # also resample the training seeds
+                      drop: bool = False,           # the paired drop (missing - full, same model, same resample) instead of the value
                      ) -> 'pd.DataFrame':
     "Per protocol, variant and setting (+ Avg): the value over seeds and its bootstrap interval; the paired difference to `ref`."
     import pandas as pd
@@ -147,8 +153,13 @@ def bootstrap_summary(long: 'pd.DataFrame',        # load_results's table (with 
     rng, q = np.random.default_rng(seed), [(1 - level) / 2, (1 + level) / 2]
     smax = int(long.groupby(['protocol', 'variant', 'setting']).seed.nunique().max())
     per, rows = {}, []
+    if drop and not (long.condition.fillna('') != '').all(): fail('a paired drop needs missing-modality evaluations only (a Protocol 2 batch)')
     for (proto, setting), g in long.groupby(['protocol', 'setting'], sort=False):
+        state = rng.bit_generator.state
         st = _setting_stats(g, metric, B, rng)
+        if drop:   # the same runs' full-modality tests, on the same resample of the same videos
+            full = _setting_stats(g.assign(condition=''), metric, B, _rng_at(state))
+            st = {k: (v[0] - full[k][0], v[1] - full[k][1]) for k, v in st.items()}
         draw = rng.random((B, smax)) if resample_seeds else None
         for v in dict.fromkeys(g.variant):
             seeds = sorted(s for (vv, s) in st if vv == v)
