@@ -35,7 +35,7 @@ class AdapterConfig:
     pairs: str = 'all'            # all (six directed pairs, MMDG++) | rgb_hub (RGB<->D, RGB<->IR, MMDG)
     rate: float = 2.5             # r in c = exp(-r u)
     num_samples: int = 50         # K, samples of the probabilistic query (u++)
-    logvar_init: float|str = -3.0 # u++: initial log-variance head of the query: a number (its bias; weights 0): -3 -> u ~ e^-3, c ~ 0.88 | 'reference' (default nn.Linear init, no bias)
+    logvar_init: float|str = 'reference' # u++: initial log-variance head of the query: 'reference' (default nn.Linear init, no bias: c varies by token) | a number (its bias; weights 0): -3 -> u ~ e^-3, c ~ 0.88 on every token
     mc_samples: int = 20          # Monte-Carlo dropout samples (u)
     mc_p: float = 0.3             # Monte-Carlo dropout probability (u)
     cdc_theta: float = 0.5        # central-difference convolution theta

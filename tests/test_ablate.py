@@ -251,7 +251,7 @@ def test_templates_and_grids_are_well_formed():
         assert 'study_config(' in src(code[i + 1])                # the next cell builds and checks the config
         assert 'save_results(' in src(code[-1])                   # the last cell records the results
         assert not any(c.get('outputs') for c in code)            # committed clean
-    counts = dict(quick=16, evidence_p1=84, heldout_p1=60, evidence_p2=72, evidence_p3=36, paper_p1=120, paper_p2=72, paper_p3=36)
+    counts = dict(quick=16, evidence_p1=108, heldout_p1=84, evidence_p2=72, evidence_p3=36, paper_p1=120, paper_p2=72, paper_p3=36)
     for name, n in counts.items():
         g = load_grid(ABL/'grids'/f'{name}.yaml')
         runs = expand(g)                                          # every name and value checked against the template
@@ -273,20 +273,27 @@ def test_templates_and_grids_are_well_formed():
     assert not (ABL/'limited.ipynb').exists()
 
 
-@pytest.mark.parametrize('batch', ['evidence_p1', 'heldout_p1'])
+NEW_P1_VARIANTS = ('no_certainty', 'sym_prompts')   # added when the log-variance head's start became `reference`
+
+@pytest.mark.parametrize('batch', [b for b in ('evidence_p1', 'heldout_p1', 'evidence_p1_const', 'heldout_p1_const')
+                                   if (ABL/'results'/b).exists()])
 def test_committed_p1_runs_keep_their_folder_names(batch):
-    "The committed batches were run before `component.ipynb` had PROTOCOL: at its default p1 every run's hash is as it was."
+    "Each committed P1 batch's folders are today's grid expansion (the `_const` ones: without the variants added since)."
     import hashlib
     folders = {d.name: json.loads((d/'params.json').read_text()) for d in (ABL/'results'/batch).iterdir() if (d/'params.json').exists()}
-    assert len(folders) == {'evidence_p1': 84, 'heldout_p1': 60}[batch]
+    assert len(folders) == {'evidence_p1': 108, 'heldout_p1': 84, 'evidence_p1_const': 84, 'heldout_p1_const': 60}[batch]
     for name, params in folders.items():                          # the hashing rule by hand: template stem + recorded params
         raw = json.dumps({'template': 'component', 'params': params}, sort_keys=True)
         assert name.endswith('_' + hashlib.sha1(raw.encode()).hexdigest()[:8]), name
-    runs = expand(load_grid(ABL/'grids'/f'{batch}.yaml'))
+    runs = expand(load_grid(ABL/'grids'/f'{batch.removesuffix("_const")}.yaml'))
+    if batch.endswith('_const'): runs = [r for r in runs if r.labels['variant'] not in NEW_P1_VARIANTS]
     assert {r.name for r in runs} == set(folders)                 # today's expansion names the same folders
     for r in runs:
         assert r.params == {**folders[r.name], 'PROTOCOL': 'p1'}  # the same parameters, plus the new one at its default
-    if batch == 'evidence_p1': assert 'seed-0_target-C_variant-erm_40064cc3' in folders   # the name on record
+    if batch.startswith('evidence_p1'): assert 'seed-0_target-C_variant-erm_40064cc3' in folders   # the name on record
+    if batch.endswith('_const'):                                  # run with the constant start, the default then
+        cfg = json.loads((ABL/'results'/batch/next(n for n in folders if '_variant-mmdgpp_' in n)/'config.json').read_text())
+        assert cfg['adapter']['logvar_init'] == -3.0
 
 
 def test_protocol_2_and_3_templates_in_smoke_mode(tmp_path, capsys, monkeypatch, synth_root):

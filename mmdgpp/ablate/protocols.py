@@ -15,6 +15,8 @@ __all__ = ['condition_summary', 'check_claims']
 def _avg(boot: 'pd.DataFrame') -> 'pd.DataFrame':
     "The rows averaged over targets (`Avg`), or the only setting's rows when there is one target."
     a = boot[boot.setting == 'Avg']
+    if a.empty and boot.setting.nunique() > 1:
+        fail(f'no average over the targets {", ".join(dict.fromkeys(boot.setting))}: some variant lacks a target or a seed (an incomplete batch)')
     return (a if len(a) else boot).set_index('variant')
 
 def condition_summary(long: 'pd.DataFrame',        # `load_results` of a Protocol 2 batch

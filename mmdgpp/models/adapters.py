@@ -96,7 +96,7 @@ def gaussian_sample_stats(shape: tuple,  # shape of one sample
 class ProbabilisticQuery(nn.Module):
     "Reparameterised probabilistic query: a mean and a log-variance head, K samples (U-Adapter++, MMDG++)."
     def __init__(self, dim: int, samples: int=50, uncertainty: bool=True,
-                 logvar_init: float|str=-3.0):   # a number: the head's bias, its weights start at zero | 'reference': default init, no bias
+                 logvar_init: float|str='reference'):   # 'reference': default init, no bias | a number: the head's bias, its weights start at zero
         super().__init__()
         _check_logvar_init(logvar_init)
         self.proj, self.mu, self.samples = nn.Linear(dim, dim), nn.Linear(dim, dim), int(samples)
