@@ -244,6 +244,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                    'mmdgpp/data/datasets.py'),
                                       'mmdgpp.data.datasets.corruption_flags': ( 'data.datasets.html#corruption_flags',
                                                                                  'mmdgpp/data/datasets.py'),
+                                      'mmdgpp.data.datasets.npz_modalities': ( 'data.datasets.html#npz_modalities',
+                                                                               'mmdgpp/data/datasets.py'),
                                       'mmdgpp.data.datasets.padisi22_modalities': ( 'data.datasets.html#padisi22_modalities',
                                                                                     'mmdgpp/data/datasets.py'),
                                       'mmdgpp.data.datasets.read_image': ('data.datasets.html#read_image', 'mmdgpp/data/datasets.py'),
