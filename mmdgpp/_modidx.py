@@ -213,6 +213,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'mmdgpp.data.check._inspect_all': ('data.check.html#_inspect_all', 'mmdgpp/data/check.py'),
                                    'mmdgpp.data.check._jpeg': ('data.check.html#_jpeg', 'mmdgpp/data/check.py'),
                                    'mmdgpp.data.check._list_report': ('data.check.html#_list_report', 'mmdgpp/data/check.py'),
+                                   'mmdgpp.data.check._npz_problem': ('data.check.html#_npz_problem', 'mmdgpp/data/check.py'),
                                    'mmdgpp.data.check._progress': ('data.check.html#_progress', 'mmdgpp/data/check.py'),
                                    'mmdgpp.data.check._top': ('data.check.html#_top', 'mmdgpp/data/check.py'),
                                    'mmdgpp.data.check.check_copy': ('data.check.html#check_copy', 'mmdgpp/data/check.py'),
