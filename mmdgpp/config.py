@@ -11,10 +11,10 @@ from typing import Any, get_type_hints
 from .core import fail
 
 # %% auto #0
-__all__ = ['MODALITIES', 'RANGES', 'RATE_KNOBS', 'KNOB_CHOICES', 'SYNTH_KNOBS', 'PRECISIONS', 'BackboneConfig', 'AdapterConfig',
-           'PromptConfig', 'ReGradConfig', 'DataConfig', 'TrainConfig', 'ExperimentConfig', 'check_value', 'check_data',
-           'to_dict', 'flat_dict', 'from_dict', 'override', 'parse_overrides', 'load_config', 'yaml_load',
-           'save_config']
+__all__ = ['MODALITIES', 'RANGES', 'RATE_KNOBS', 'NPZ_LAYOUTS', 'KNOB_CHOICES', 'SYNTH_KNOBS', 'PRECISIONS', 'BackboneConfig',
+           'AdapterConfig', 'PromptConfig', 'ReGradConfig', 'DataConfig', 'TrainConfig', 'ExperimentConfig',
+           'check_value', 'check_data', 'to_dict', 'flat_dict', 'from_dict', 'override', 'parse_overrides',
+           'load_config', 'yaml_load', 'save_config']
 
 # %% ../nbs/01_config.ipynb #db64bdd7
 MODALITIES = ('rgb', 'depth', 'ir')  # always in this order
@@ -68,6 +68,7 @@ class DataConfig:
     preset: str = 'small'         # synthetic preset: tiny | small | medium
     root: str = ''                # data root ('' = settings.ini)
     lists: str = ''               # folder of split lists ('' = settings.ini / the synthetic root)
+    npz_layout: str = 'keys'      # real data, samples stored as .npz (P): keys (one array per modality: rgb, depth, ir) | padisi22 (PADISI-Face's released 22-channel `data`)
     seed: int = 0                 # synthetic generator seed
     batch_size: int = 32
     num_workers: int = 0
@@ -139,11 +140,12 @@ def check_value(key: str, v):
 
 # %% ../nbs/01_config.ipynb #2cea12d8
 RATE_KNOBS = ('fail_sources', 'fail_target', 'look_strength')      # -1 or a probability in [0, 1]
-KNOB_CHOICES = dict(fail_modalities=('depth+ir', 'depth', 'ir'), test_render=('', 'clean', 'corrupt'))
+NPZ_LAYOUTS = ('keys', 'padisi22')   # how a .npz sample holds its modalities (mmdgpp.data.datasets reads both)
+KNOB_CHOICES = dict(fail_modalities=('depth+ir', 'depth', 'ir'), test_render=('', 'clean', 'corrupt'), npz_layout=NPZ_LAYOUTS)
 SYNTH_KNOBS = (*RATE_KNOBS, 'fail_modalities', 'look_reverse', 'test_subjects', 'paired', 'test_render')
 
 def check_data(dc: DataConfig) -> DataConfig:
-    "`dc` if its synthetic-benchmark knobs are valid and fit its source; otherwise one clear error."
+    "`dc` if its synthetic-benchmark knobs and its npz layout are valid and fit its source; otherwise one clear error."
     for k in RATE_KNOBS:
         v = getattr(dc, k)
         if v != -1 and not 0 <= v <= 1: fail(f'config key "data.{k}" must be -1 (the default) or in [0, 1], got {v!r}')

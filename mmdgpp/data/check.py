@@ -9,10 +9,10 @@ from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
-from ..core import fail, atomic_write_json, load_settings
-from ..config import MODALITIES
+from ..core import MMDGError, fail, atomic_write_json, load_settings
+from ..config import MODALITIES, NPZ_LAYOUTS
 from .splits import DATASETS, SPLITS, DuplicateRecordWarning, count_labels, find_duplicates, load_benchmark
-from .datasets import resolve_path
+from .datasets import npz_modalities, resolve_path
 
 # %% auto #0
 __all__ = ['PUBLISHED_COUNTS', 'KNOWN_SHARED', 'MISMATCHED_VIDEOS', 'inspect_file', 'check_copy', 'fake_copy', 'format_report',
@@ -36,7 +36,14 @@ MISMATCHED_VIDEOS = {          # video id -> why (the lists' upstream README: co
 _MODE_DTYPE = {'1': 'bool', 'L': 'uint8', 'P': 'uint8', 'RGB': 'uint8', 'RGBA': 'uint8', 'CMYK': 'uint8', 'YCbCr': 'uint8',
                'LA': 'uint8', 'I;16': 'uint16', 'I;16B': 'uint16', 'I;16L': 'uint16', 'I': 'int32', 'F': 'float32'}
 
-def inspect_file(path: str|Path) -> dict:
+def _npz_problem(arrs: dict, layout: str, name: str) -> str:
+    "'' if the arrays of an npz read in `layout` (as `npz_modalities` reads them), else why not."
+    try: npz_modalities(arrs, layout, what=name); return ''
+    except MMDGError as e: return str(e)
+
+def inspect_file(path: str|Path,          # an image or an npz
+                 npz_layout: str|None=None, # an npz must fit this layout of data.npz_layout (None: any)
+                ) -> dict:
     "What one image or npz file holds: {'status': ok|missing|unreadable, 'why', 'size', 'mode', 'dtype'}."
     p = Path(path)
     if not p.is_file(): return dict(status='missing')
@@ -45,7 +52,12 @@ def inspect_file(path: str|Path) -> dict:
             with np.load(p, allow_pickle=False) as z:
                 arrs = {k: z[k] for k in z.files}       # reads and CRC-checks every member
             if not arrs: return dict(status='unreadable', why='npz holds no arrays')
-            return dict(status='ok', size=' '.join(f'{k}{list(a.shape)}' for k, a in arrs.items()), mode='npz',
+            fits = [l for l in NPZ_LAYOUTS if not _npz_problem(arrs, l, p.name)]
+            if npz_layout is not None and npz_layout not in fits:
+                why = _npz_problem(arrs, npz_layout, p.name)
+                return dict(status='unreadable', why=why + (f'; the file fits data.npz_layout={"/".join(fits)}' if fits else ''))
+            return dict(status='ok', size=' '.join(f'{k}{list(a.shape)}' for k, a in arrs.items()),
+                        mode='npz ' + ('/'.join(fits) or 'of no known layout'),
                         dtype=' '.join(sorted({str(a.dtype) for a in arrs.values()})))
         from PIL import Image
         with Image.open(p) as im:
@@ -75,10 +87,10 @@ def _progress(total, enabled):
     return _Lines()
 
 # %% ../../nbs/18_data.check.ipynb #774ac59b
-def _inspect_all(paths, workers, progress):
+def _inspect_all(paths, workers, progress, npz_layout=None):
     bar, out = _progress(len(paths), progress), {}
     with ThreadPoolExecutor(max(1, workers)) as ex:
-        for p, r in zip(paths, ex.map(inspect_file, paths)):
+        for p, r in zip(paths, ex.map(lambda p: inspect_file(p, npz_layout), paths)):
             out[p] = r; bar.update()
     bar.close()
     return out
@@ -113,8 +125,11 @@ def check_copy(lists: str|Path|None=None,     # folder of {C,P,S,W}-{train,val,t
                progress: bool|None=None,      # True: a bar; None: a bar on a terminal, else plain lines; False: silent
                published: dict|None=None,     # list -> (records, live, spoof) to compare with (default PUBLISHED_COUNTS)
                n_examples: int=5,             # missing / unreadable files named per list
+               npz_layout: str|None=None,     # data.npz_layout every npz must fit: keys | padisi22 (None: any)
               ) -> dict:
     "Check a copy of the datasets against the split lists; the report as a dict (its `problems` empty if usable)."
+    if npz_layout is not None and npz_layout not in NPZ_LAYOUTS:
+        fail(f'config key "data.npz_layout" must be one of {NPZ_LAYOUTS}, got {npz_layout!r}')
     s = load_settings()
     lists, root = Path(lists or s['split_lists']), Path(root or s['data_root'])
     if not root.is_dir(): fail(f'data root not found: {root} (set data_root in settings.ini or pass --root)')
@@ -124,7 +139,7 @@ def check_copy(lists: str|Path|None=None,     # folder of {C,P,S,W}-{train,val,t
     published = PUBLISHED_COUNTS if published is None else published
     fmap = {r.where: _files_of(r, root) for recs in bench.values() for r in recs}   # 'file:line' -> [(modality, path)]
     paths = list(dict.fromkeys(p for fs in fmap.values() for _, p in fs))
-    files = _inspect_all(paths, workers, progress)
+    files = _inspect_all(paths, workers, progress, npz_layout)
     per = {f'{x}-{sp}': _list_report(recs, files, fmap, published.get(f'{x}-{sp}'), n_examples) for (x, sp), recs in bench.items()}
     shared = [dict(sample=k[1], dataset=k[0], where=v, known=(k[0], k[1]) in KNOWN_SHARED)
               for k, v in find_duplicates(bench).items()]
@@ -143,7 +158,7 @@ def check_copy(lists: str|Path|None=None,     # folder of {C,P,S,W}-{train,val,t
                             f'{p["records"]} ({p["live"]} live, {p["spoof"]} spoof)')
     for d in shared:
         if not d['known']: problems.append(f'sample {d["sample"]} is listed in more than one split: {" and ".join(d["where"])}')
-    return dict(lists=str(lists), root=str(root), datasets=sorted({x for x, _ in bench}), n_files=len(paths),
+    return dict(lists=str(lists), root=str(root), datasets=sorted({x for x, _ in bench}), npz_layout=npz_layout, n_files=len(paths),
                 usable=not problems, problems=problems, lists_report=per, shared=shared,
                 mismatched_videos=[dict(video=v, why=MISMATCHED_VIDEOS[v], records=len(w), where=w[:3]) for v, w in quirks.items()])
 
@@ -222,16 +237,20 @@ def format_report(rep: dict) -> str:
 
 # %% ../../nbs/18_data.check.ipynb #0207c0aa
 def _cli_check(p):
-    from mmdgpp.cliargs import add_progress_arg, positive_int
+    from mmdgpp.cliargs import add_progress_arg, add_set_arg, config_from_args, positive_int
     p.add_argument('--lists', metavar='DIR', help='folder of the twelve split lists (default: settings split_lists)')
     p.add_argument('--root', metavar='DIR', help='data root the lists\' paths are relative to (default: settings data_root)')
     p.add_argument('--datasets', metavar='LETTERS', help='check only these datasets, e.g. CW (default: CPSW)')
     p.add_argument('--json', metavar='FILE', default='data-check.json', help='the JSON report (default: data-check.json)')
     p.add_argument('--workers', metavar='N', default='8', help='threads reading files (default 8)')
+    p.add_argument('--config', metavar='FILE', help='a run\'s JSON or YAML settings: its data.npz_layout, data.lists and data.root apply')
+    add_set_arg(p, 'a config key, e.g. --set data.npz_layout=padisi22: the layout every P .npz must fit (default keys)')
     add_progress_arg(p, 'no progress bar or lines')
     def run(a):
         ds = list(a.datasets.upper()) if a.datasets else None
-        rep = check_copy(a.lists, a.root, ds, positive_int(a.workers, '--workers'), False if a.no_progress else None)
+        dc = config_from_args(a).data
+        rep = check_copy(a.lists or dc.lists or None, a.root or dc.root or None, ds, positive_int(a.workers, '--workers'),
+                         False if a.no_progress else None, npz_layout=dc.npz_layout)
         print(format_report(rep))
         atomic_write_json(a.json, rep)
         print(f'report: {a.json}')

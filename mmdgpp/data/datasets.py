@@ -12,13 +12,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from ..core import MMDGError, fail, load_settings
-from ..config import MODALITIES
+from ..config import MODALITIES, NPZ_LAYOUTS
 from .splits import Record, Task, get_task, load_benchmark, read_split, task_lists, task_records
 
 # %% auto #0
-__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_NPZ_KEYS', 'NPZ_LAYOUTS', 'resolve_path', 'to_unit_hwc', 'read_image', 'shown_path',
-           'check_image_header', 'padisi22_modalities', 'FASDataset', 'subsample', 'DataBundle', 'corruption_flags',
-           'build_data']
+__all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_NPZ_KEYS', 'resolve_path', 'to_unit_hwc', 'read_image', 'shown_path',
+           'check_image_header', 'padisi22_modalities', 'npz_modalities', 'FASDataset', 'subsample', 'DataBundle',
+           'corruption_flags', 'build_data']
 
 # %% ../../nbs/11_data.datasets.ipynb #c00375e2
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -77,7 +77,6 @@ def check_image_header(path: Path, where: str=''):
 
 # %% ../../nbs/11_data.datasets.ipynb #9aaa73e7
 DEFAULT_NPZ_KEYS = dict(rgb='rgb', depth='depth', ir='ir')
-NPZ_LAYOUTS = ('keys', 'padisi22')   # keys: one array per modality (npz_keys); padisi22: PADISI-Face's 22-channel `data`
 
 def padisi22_modalities(a: np.ndarray, what: str='array') -> dict:
     "PADISI-Face's 22-channel array (colour BGR at 0-2, NIR 3, depth 4; values in [0, 1]) -> {rgb, depth, ir} float (H, W, 3)."
@@ -85,6 +84,25 @@ def padisi22_modalities(a: np.ndarray, what: str='array') -> dict:
     if a.ndim == 3 and a.shape[-1] != 22 and a.shape[0] == 22: a = np.moveaxis(a, 0, -1)
     if a.ndim != 3 or a.shape[-1] != 22: fail(f'{what}: expected a 22-channel array (H, W, 22) or (22, H, W), got {tuple(a.shape)}')
     return dict(rgb=to_unit_hwc(a[..., 2::-1], what), depth=to_unit_hwc(a[..., 4], what), ir=to_unit_hwc(a[..., 3], what))
+
+def npz_modalities(z,                      # an open npz (`np.load`) or a dict of arrays
+                   layout: str='keys',     # keys (npz_keys) | padisi22 (one 22-channel `data` array)
+                   npz_keys: dict|None=None, # keys: modality -> array name (default rgb, depth, ir; None: absent)
+                   what: str='npz',        # the file, for messages
+                   skip=()) -> dict:       # modalities not to read
+    "{modality: float (H, W, 3) in [0, 1]} of one npz sample read in `layout`; one clear error if it does not fit."
+    names = list(getattr(z, 'files', z))
+    if layout == 'padisi22':
+        if 'data' not in names: fail(f"{what}: no array 'data' (npz layout padisi22); arrays: {', '.join(names)}")
+        return {m: a for m, a in padisi22_modalities(z['data'], f'{what}[data]').items() if m not in skip}
+    if layout != 'keys': fail(f'unknown npz layout {layout!r}; valid: {", ".join(NPZ_LAYOUTS)}')
+    keys, out = dict(DEFAULT_NPZ_KEYS, **(npz_keys or {})), {}
+    for m in MODALITIES:
+        k = keys.get(m)
+        if m in skip or k is None: continue
+        if k not in names: fail(f'{what}: no array {k!r} for {m}; arrays: {", ".join(names)} (npz layout keys; set data.npz_layout or npz_keys)')
+        out[m] = to_unit_hwc(z[k], f'{what}[{k}]')
+    return out
 
 def _is_file(p: Path, where: str) -> bool:
     try: return p.is_file()
@@ -151,16 +169,7 @@ class FASDataset(torch.utils.data.Dataset):
             p = resolve_path(self.root, r.npz, r.where)
             try:
                 with np.load(p, allow_pickle=False) as z:
-                    if self.npz_layout == 'padisi22':
-                        if 'data' not in z.files: fail(f'{p}: no array \'data\' (npz layout padisi22); arrays: {", ".join(z.files)}')
-                        return {m: a for m, a in padisi22_modalities(z['data'], f'{p}[data]').items() if m not in self.missing}
-                    out = {}
-                    for m in MODALITIES:
-                        k = self.npz_keys.get(m)
-                        if m in self.missing or k is None: continue
-                        if k not in z.files: fail(f'{p}: no array {k!r} for {m}; arrays: {", ".join(z.files)} (set npz_keys)')
-                        out[m] = to_unit_hwc(z[k], f'{p}[{k}]')
-                    return out
+                    return npz_modalities(z, self.npz_layout, self.npz_keys, str(p), skip=self.missing)
             except MMDGError: raise
             except Exception as e: fail(f'cannot read {p}: {e.__class__.__name__}: {e}')
         return {m: read_image(resolve_path(self.root, r.paths[m], r.where))
@@ -251,7 +260,7 @@ def build_data(cfg,                          # ExperimentConfig (uses cfg.data)
                mean=CLIP_MEAN, std=CLIP_STD, # the backbone's normalisation
                skip_missing: bool=False,     # drop samples whose files are missing (warn) instead of failing
                npz_keys: dict|None=None,     # PADISI .npz keys (default rgb, depth, ir)
-               npz_layout: str='keys',       # keys | padisi22 (PADISI-Face's released 22-channel npz)
+               npz_layout: str|None=None,    # keys | padisi22 (PADISI-Face's released 22-channel npz); None: cfg.data.npz_layout
               ) -> DataBundle:
     "The task's train / val / test datasets for `cfg.data` (real or synthetic benchmark)."
     dc, settings = cfg.data, load_settings()
@@ -266,6 +275,10 @@ def build_data(cfg,                          # ExperimentConfig (uses cfg.data)
     if dc.test_render:                                      # the paired render of the targets' test lists
         for x in task.targets: bench[x, 'test'] = read_split(lists/f'{x}-test-{dc.test_render}.txt', x, 'test')
     recs = task_records(bench, task)
+    npz_layout = dc.npz_layout if npz_layout is None else npz_layout
+    if dc.source == 'synthetic' and npz_layout != 'keys':
+        fail(f'data.npz_layout={npz_layout} reads real PADISI-Face files; the synthetic benchmark writes one array per modality '
+             '(data.npz_layout=keys)')
     known = dc.source == 'synthetic'
     kw = dict(root=root, image_size=image_size, mean=mean, std=std, domains=task.sources, npz_keys=npz_keys, npz_layout=npz_layout,
               skip_missing=skip_missing, corrupt=corruption_flags(root) if known else None)
