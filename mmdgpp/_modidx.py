@@ -170,6 +170,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                              'mmdgpp.core.settings_overrides': ('core.html#settings_overrides', 'mmdgpp/core.py'),
                              'mmdgpp.core.thread_policy': ('core.html#thread_policy', 'mmdgpp/core.py'),
                              'mmdgpp.core.threads_setting': ('core.html#threads_setting', 'mmdgpp/core.py'),
+                             'mmdgpp.core.timing': ('core.html#timing', 'mmdgpp/core.py'),
                              'mmdgpp.core.torch_threads': ('core.html#torch_threads', 'mmdgpp/core.py'),
                              'mmdgpp.core.writable_dir': ('core.html#writable_dir', 'mmdgpp/core.py')},
             'mmdgpp.data.cameras': { 'mmdgpp.data.cameras.Domain': ('data.cameras.html#domain', 'mmdgpp/data/cameras.py'),
