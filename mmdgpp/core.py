@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SETTINGS_DEFAULTS', 'AUTO_MAX_CORES', 'MMDGError', 'fail', 'settings_overrides', 'load_settings', 'atomic_path',
-           'atomic_write_text', 'atomic_write_json', 'writable_dir', 'read_torch_file', 'set_verbosity',
+           'atomic_write_text', 'atomic_write_json', 'writable_dir', 'read_torch_file', 'set_verbosity', 'timing',
            'seed_everything', 'resolve_device', 'cpu_cores', 'threads_setting', 'resolve_threads', 'torch_threads',
            'thread_policy']
 
@@ -174,6 +174,13 @@ def set_verbosity(quiet: bool=False, # warnings and errors only
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     _log.setLevel(level)
     return level
+
+# %% ../nbs/00_core.ipynb #8c4e69a5
+def timing(seconds: float, # the time to report
+           fmt: str=' ({:.1f} s)', # where it goes in the message
+          ) -> str:
+    "`seconds` put into `fmt`, or '' when the environment sets `MMDGPP_TIMINGS=0`."
+    return '' if os.environ.get('MMDGPP_TIMINGS', '1').strip() == '0' else fmt.format(seconds)
 
 # %% ../nbs/00_core.ipynb #4ba22401
 def seed_everything(seed: int):

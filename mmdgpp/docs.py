@@ -16,7 +16,7 @@ __all__ = ['PARTS', 'METHOD_PARTS', 'FRAME_NOTE', 'MATHJAX', 'MATHJAX_CONFIG', '
            'write_readme', 'readme_in_sync', 'reading_order', 'method_notebooks', 'nb_title', 'strip_directives',
            'clean_cells', 'widget_frame', 'freeze_widgets', 'page_name', 'rewrite_links', 'prepare_notebook',
            'api_modules', 'site_config', 'prepare_site', 'align_anchors', 'on_page_content', 'check_site', 'build_site',
-           'execute_notebook', 'execute_notebooks']
+           'compact_png', 'compact_notebook', 'execute_notebook', 'execute_notebooks']
 
 # %% ../nbs/03_docs.ipynb #42f2610f
 def repo_root() -> Path:
@@ -347,6 +347,43 @@ def build_site(build: str|Path|None=None, site: str|Path|None=None,
     if problems: fail(f'{len(problems)} problems in the built site:\n' + '\n'.join(problems[:50]))
     return site
 
+# %% ../nbs/03_docs.ipynb #9ad59cf8
+def compact_png(data: bytes) -> bytes:
+    "`data` (a PNG) as an 8-bit palette PNG when that is smaller, else unchanged."
+    import io
+    from PIL import Image
+    im = Image.open(io.BytesIO(data))
+    if im.mode == 'P': return data
+    q = im.convert('RGB').quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    buf = io.BytesIO(); q.save(buf, 'PNG', optimize=True)
+    return buf.getvalue() if buf.tell() < len(data) else data
+
+def _b64(s) -> str: return s if isinstance(s, str) else ''.join(s)
+
+def _compact_b64(s) -> str:
+    import base64
+    return base64.b64encode(compact_png(base64.b64decode(_b64(s)))).decode() + '\n'
+
+def compact_notebook(nb: dict) -> dict:
+    "`nb` (changed in place) with palette PNG figures and only the widget models that displayed widgets use."
+    for c in nb['cells']:
+        for o in c.get('outputs', []):
+            if 'image/png' in o.get('data', {}): o['data']['image/png'] = _compact_b64(o['data']['image/png'])
+    ws = nb.get('metadata', {}).get('widgets', {}).get(_WSTATE)
+    if ws:
+        st, todo = ws['state'], [o['data'][_WVIEW]['model_id'] for c in nb['cells'] for o in c.get('outputs', []) if _WVIEW in o.get('data', {})]
+        used = set()
+        while todo:
+            m = todo.pop()
+            if m in used or m not in st: continue
+            used.add(m); todo += re.findall(r'IPY_MODEL_([0-9a-f]{32})', json.dumps(st[m]['state']))
+        ws['state'] = {k: v for k, v in st.items() if k in used}
+        for m in ws['state'].values():
+            if m['model_name'] == 'LayoutModel': m['state'] = {k: v for k, v in m['state'].items() if v is not None}   # unset: the default
+            for b in m.get('buffers', []):
+                if m['model_name'] == 'ImageModel' and b.get('encoding') == 'base64': b['data'] = _compact_b64(b['data']).strip()
+    return nb
+
 # %% ../nbs/03_docs.ipynb #6969a1b3
 SEED_CELL = '''import os, random
 random.seed(0)
@@ -371,11 +408,11 @@ def execute_notebook(nb: str|Path,
     for i in kept: node.cells[i].source = ''
     node.cells.insert(0, nbformat.v4.new_code_cell(seed_cell))
     env = {k: v for k, v in os.environ.items() if k != 'MPLBACKEND'}   # the kernel's inline backend draws the figures
-    env.setdefault('OMP_NUM_THREADS', '1')
+    env.setdefault('OMP_NUM_THREADS', '1'); env['MMDGPP_TIMINGS'] = '0'   # outputs that read the same on every run (`timing`)
     client = NotebookClient(node, timeout=timeout, kernel_name='python3', store_widget_state=True,
                             resources={'metadata': {'path': str(nb.parent)}})
     client.execute(env=env)
-    node.cells.pop(0)
+    node.cells.pop(0); compact_notebook(node)
     for i, (src, outs) in kept.items(): node.cells[i].source, node.cells[i].outputs = src, outs
     for c in node.cells:
         if c.cell_type == 'code' and c.execution_count: c.execution_count -= 1
@@ -409,6 +446,10 @@ def _run(argv):
         paths = [Path(a) for i, a in enumerate(args) if a not in opts and i not in values]
         execute_notebooks(paths or None, timeout=timeout, skip=tuple({'slow', 'cuda'} - run))
     elif argv == ['list']: print('\n'.join(str(p) for p in method_notebooks()))
-    else: print('usage: python -m mmdgpp.docs readme | site [SITE_DIR] | execute [--flags slow,cuda] [--timeout SECONDS] [NOTEBOOK ...] | list', file=sys.stderr); sys.exit(2)
+    elif argv[:1] == ['compact'] and argv[1:]:              # what `execute` does to figures, without executing
+        for p in map(Path, argv[1:]):
+            if not p.is_file(): fail(f'no notebook {p}')
+            atomic_write_text(p, json.dumps(compact_notebook(json.loads(p.read_text())), indent=1, ensure_ascii=False) + '\n')
+    else: print('usage: python -m mmdgpp.docs readme | site [SITE_DIR] | execute [--flags slow,cuda] [--timeout SECONDS] [NOTEBOOK ...] | compact NOTEBOOK ... | list', file=sys.stderr); sys.exit(2)
 
 if __name__ == '__main__' and '__file__' in globals(): _main()   # not when a notebook runs this cell

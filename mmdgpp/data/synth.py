@@ -9,7 +9,7 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
-from ..core import fail, load_settings, atomic_path, atomic_write_json
+from ..core import fail, load_settings, atomic_path, atomic_write_json, timing
 from .splits import DATASETS, SPLITS    # the benchmark's domains and splits, one definition
 import logging
 _log = logging.getLogger('mmdgpp.data.synth')
@@ -376,8 +376,8 @@ def cli_synth(p):
         out = Path(a.out) if a.out else default_synth_dir(a.preset, seed, size)
         generate(out, a.preset, seed, size, force=a.force, workers=workers, log=_log.info)
         info = json.loads((out/MARKER).read_text())
-        _log.info(f'synthetic benchmark {a.preset!r} (seed {seed}, {size} px) in {out}: {info["samples"]} samples '
-              f'(generated in {info["seconds"]:.1f} s)')
+        _log.info(f'synthetic benchmark {a.preset!r} (seed {seed}, {size} px) in {out}: {info["samples"]} samples'
+              + timing(info["seconds"], ' (generated in {:.1f} s)'))
         for d in DATASETS:
             _log.info(f'  {d} {DOMAINS[d].name:12}' + ''.join(f'  {s} {info["counts"][f"{d}-{s}"]["live"]:4d} live / {info["counts"][f"{d}-{s}"]["spoof"]:4d} spoof' for s in SPLITS))
         _log.info(f'read it with: load_benchmark({str(out)!r}) (lists and data root are the same folder)')

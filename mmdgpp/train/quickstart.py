@@ -7,7 +7,7 @@ three source domains, evaluate it on the unseen fourth, and compare it with the 
 from __future__ import annotations
 import os, time
 from pathlib import Path
-from ..core import atomic_write_json, load_settings, resolve_device, torch_threads
+from ..core import atomic_write_json, load_settings, resolve_device, torch_threads, timing
 import logging
 _log = logging.getLogger('mmdgpp.train.quickstart')
 from ..config import ExperimentConfig, from_dict, parse_overrides, to_dict
@@ -82,7 +82,7 @@ def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose, threads, n_thr
     from mmdgpp.models.backbone import check_weights
     check_weights(cfg.backbone.name, cfg.backbone.pretrained)   # weights that cannot be had fail before any work
     root = ensure_synth(cfg.data.preset, cfg.data.seed, cfg.data.root, log=say if verbose else None, knobs=config_knobs(cfg.data))
-    say(f'[1/{1 + 2 * len(models)}] synthetic benchmark "{cfg.data.preset}" ready in {root} ({time.time() - t:.1f} s)')
+    say(f'[1/{1 + 2 * len(models)}] synthetic benchmark "{cfg.data.preset}" ready in {root}{timing(time.time() - t)}')
     results, k = {}, 2
     for m in models:
         say(f'[{k}/{1 + 2 * len(models)}] training {NAMES[m]}: {cfg.train.epochs} epochs, batch {cfg.data.batch_size}, '
@@ -127,8 +127,8 @@ def format_quickstart(report: dict, out: Path) -> str:
     r = report['models']['mmdgpp']
     lines += [f'report:  {out/"quickstart.json"} (per model: {Path(r["results"]).name} in each run folder)',
               f'figures: {r["figures"].get("roc", "")}, {r["figures"].get("scores", "")}',
-              f'runs:    {", ".join(m["run"] for m in report["models"].values())}',
-              f'total time: {report["seconds"]:.0f} s']
+              f'runs:    {", ".join(m["run"] for m in report["models"].values())}']
+    lines += [t for t in [timing(report['seconds'], 'total time: {:.0f} s')] if t]
     return '\n'.join(lines)
 
 # %% ../../nbs/32_train.quickstart.ipynb #ed0ca4e2

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 import torch
 from torch import nn
-from ..core import MMDGError, fail, resolve_device, torch_threads
+from ..core import MMDGError, fail, resolve_device, torch_threads, timing
 import logging
 _log = logging.getLogger('mmdgpp.train.trainer')     # epoch lines and notes (INFO); `--quiet` hides them
 from ..config import ExperimentConfig, MODALITIES, to_dict, save_config
@@ -211,7 +211,7 @@ def _epoch_line(row: dict, cfg, improved: bool) -> str:
     vm = cfg.train.val_metric if cfg.train.select == 'metric' else cfg.train.select
     return (f'epoch {row["epoch"]:>3}/{cfg.train.epochs}  loss {row.get("loss_total", float("nan")):.3f} ({terms})  '
             f'val auc {row.get("val_auc", float("nan")):.3f} hter {row.get("val_hter", float("nan")):.3f}'
-            f'{"  *best " + vm if improved else ""}  lr {row["lr"]:.2e}  {row["seconds"]:.1f}s')
+            f'{"  *best " + vm if improved else ""}  lr {row["lr"]:.2e}{timing(row["seconds"], "  {:.1f}s")}')
 
 # %% ../../nbs/31_train.trainer.ipynb #f1c741d0
 def train(cfg: ExperimentConfig,          # the experiment
