@@ -188,7 +188,7 @@ def rewrite_links(nb: dict, pages: set[str]) -> dict:
     def sub(m):
         target, frag = m.group(2), m.group(3) or ''
         return f'{m.group(1)}{Path(target).stem}.html{frag}' if Path(target).name in pages else m.group(0)
-    pat = re.compile(r'(\]\(|href=")(?:\./)?([\w.-]+\.ipynb)(#[\w.-]*)?')
+    pat = re.compile(r'(\]\(|href=")(?:\./|\.\./nbs/)?([\w.-]+\.ipynb)(#[\w.-]*)?')   # ../nbs/: from ablations/
     cells = [{**c, 'source': pat.sub(sub, _src(c))} if c['cell_type'] == 'markdown' else c for c in nb['cells']]
     return {**nb, 'cells': cells}
 
@@ -250,8 +250,8 @@ def prepare_site(build: str|Path|None=None, site: str|Path|None=None) -> Path:
     if docs.exists(): shutil.rmtree(docs)
     (docs/'api').mkdir(parents=True); (docs/'assets').mkdir()
     order = reading_order()
-    summary = root/'ablations'/'summary.ipynb'
-    if summary.exists(): order.insert(-1, ('Evidence', [summary]))
+    evidence = [root/'ablations'/n for n in ('summary.ipynb', 'protocols.ipynb', 'mechanisms.ipynb')]
+    if any(p.exists() for p in evidence): order.insert(-1, ('Evidence', [p for p in evidence if p.exists()]))
     pages = {page_name(p) for _, ps in order for p in ps}
     nav = []
     for part, ps in order:
