@@ -186,9 +186,9 @@ def page_name(nb: Path) -> str:
 def rewrite_links(nb: dict, pages: set[str]) -> dict:
     "A copy of `nb` whose markdown links to notebooks of the site point at their pages (`x.ipynb` → `x.html`)."
     def sub(m):
-        target, frag = m.group(2), m.group(3) or ''
+        target, frag = m.group(2).replace('ablations/', 'ablations-'), m.group(3) or ''
         return f'{m.group(1)}{Path(target).stem}.html{frag}' if Path(target).name in pages else m.group(0)
-    pat = re.compile(r'(\]\(|href=")(?:\./|\.\./nbs/)?([\w.-]+\.ipynb)(#[\w.-]*)?')   # ../nbs/: from ablations/
+    pat = re.compile(r'(\]\(|href=")(?:\./|\.\./nbs/|\.\./)?((?:ablations/)?[\w.-]+\.ipynb)(#[\w.-]*)?')   # ../nbs/ from ablations/, ../ablations/ from nbs/
     cells = [{**c, 'source': pat.sub(sub, _src(c))} if c['cell_type'] == 'markdown' else c for c in nb['cells']]
     return {**nb, 'cells': cells}
 
