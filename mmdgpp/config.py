@@ -98,6 +98,7 @@ class TrainConfig:
     modality_dropout: float = 0.3 # dropout: probability that a sample's modality feature is zeroed before the fused head (training only)
     ogm_alpha: float = 0.5        # ogm: k_m = 1 - tanh(alpha (rho_m - 1)) for the dominant modality (rho_m > 1)
     ogm_noise: bool = True        # ogm: add Gaussian noise with the gradient's std (OGM-GE's generalisation enhancement)
+    head_exclude: str = ''        # a control: modalities whose feature never reaches the fused head (train and test), e.g. rgb | depth+ir
     select: str = 'metric'        # which epoch best.pt holds: metric (best val_metric) | loss (lowest source-val loss) | last
     keep_epochs: bool = False     # also keep every epoch's weights as checkpoints/epoch-<N>.pt (model-selection studies)
 

@@ -136,7 +136,8 @@ class ModalityReadouts:
         from mmdgpp.models.prompts import live_probability
         feats, batch = out.get('features') or {}, args[0]
         if set(feats) != set(model.modalities): return
-        parts = live_parts(model.head, [feats[m].float() for m in model.modalities]).cpu()          # (M, B)
+        excl = set(getattr(getattr(getattr(model, 'cfg', None), 'train', None), 'head_exclude', '').split('+')) - {''}
+        parts = live_parts(model.head, [feats[m].float() * (m not in excl) for m in model.modalities]).cpu()   # (M, B); train.head_exclude: 0
         B = parts.shape[1]
         pres = batch.get('present')
         pres = torch.ones(B, len(model.modalities), dtype=torch.bool) if pres is None else pres.bool().cpu()

@@ -68,6 +68,11 @@ def head_input(model,                 # MMDGPP: reads cfg.train, training, head
                ) -> torch.Tensor:
     "(B, M·D) input of the fused head, with the training-time rebalancer of `train.head_rebalance`."
     t = model.cfg.train
+    excl = [m for m in getattr(t, 'head_exclude', '').split('+') if m]   # a control: these never reach the head
+    if excl:
+        if not set(excl) < set(model.modalities):
+            fail(f'train.head_exclude must name some of {" + ".join(model.modalities)} (not all), got {t.head_exclude!r}')
+        features = [torch.zeros_like(f) if m in excl else f for m, f in zip(model.modalities, features)]
     kind = getattr(t, 'head_rebalance', 'none')
     if kind not in HEAD_REBALANCE: fail(f'train.head_rebalance must be {" | ".join(HEAD_REBALANCE)}, got {kind!r}')
     if kind == 'none' or not model.training: return torch.cat(features, -1)
