@@ -81,6 +81,8 @@ class DataConfig:
     test_subjects: int = 0        # synthetic: persons per domain in the test split, 3 videos each (0 = the preset's)
     paired: bool = False          # synthetic: also render every test list clean and corrupted (X-test-clean/-corrupt.txt)
     test_render: str = ''         # which test list evaluation reads: '' (as drawn) | clean | corrupt (needs paired)
+    attacks_disjoint: bool = False  # synthetic: each source domain's spoofs use only its own block of the six attack kinds; the target(s) all six
+    live_domain: float = 0.0      # synthetic: 0 = live faces drawn from one shared appearance (as before) ... 1 = each domain's own live look in full
 
 @dataclass
 class TrainConfig:
@@ -124,6 +126,7 @@ RANGES = {  # dotted key -> allowed interval
     'prompts.n_ctx': '[1, 64]',        'prompts.weight': '[0, inf)',
     'regrad.version': '[1, 4]',        'regrad.beta': '[0, 1)',
     'train.modality_dropout': '[0, 1)', 'train.ogm_alpha': '[0, inf)',
+    'data.live_domain': '[0, 1]',
 }
 
 def _interval(spec: str) -> tuple:
@@ -143,7 +146,7 @@ def check_value(key: str, v):
 RATE_KNOBS = ('fail_sources', 'fail_target', 'look_strength')      # -1 or a probability in [0, 1]
 NPZ_LAYOUTS = ('keys', 'padisi22')   # how a .npz sample holds its modalities (mmdgpp.data.datasets reads both)
 KNOB_CHOICES = dict(fail_modalities=('depth+ir', 'depth', 'ir'), test_render=('', 'clean', 'corrupt'), npz_layout=NPZ_LAYOUTS)
-SYNTH_KNOBS = (*RATE_KNOBS, 'fail_modalities', 'look_reverse', 'test_subjects', 'paired', 'test_render')
+SYNTH_KNOBS = (*RATE_KNOBS, 'fail_modalities', 'look_reverse', 'test_subjects', 'paired', 'test_render', 'attacks_disjoint', 'live_domain')
 
 def check_data(dc: DataConfig) -> DataConfig:
     "`dc` if its synthetic-benchmark knobs and its npz layout are valid and fit its source; otherwise one clear error."

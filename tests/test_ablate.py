@@ -324,3 +324,21 @@ def test_protocol_2_and_3_templates_in_smoke_mode(tmp_path, capsys, monkeypatch,
     assert list(st[st.protocol == 'p2'].setting) == ['W -depth', 'W -ir', 'W -depth+ir', 'Avg']
     assert list(st[st.protocol == 'p3'].setting) == ['PS', 'Avg']
     assert st.set_index(['protocol', 'setting']).loc[('p2', 'W -ir'), 'mean'] == pytest.approx(p2['evaluations.ir.hter'])
+
+
+def test_mech_c_grid_arms_and_expected_signs():
+    "Experiment C: 20 runs, attacks disjoint in two arms and each domain's own mix in the third, live shared or specific."
+    from mmdgpp.data.synth import config_knobs
+    g = ABL/'grids'/'mech_c_adp.yaml'
+    assert 'EXPECTED SIGNS' in g.read_text()
+    runs = expand(load_grid(g))
+    assert len(runs) == 20
+    arms = {}
+    for r in runs:
+        p = r.params
+        cfg = study_config('p1', p['TARGET'], p['SEED'], p['SMOKE'], p['MODEL'], p['ADAPTER'], p['UNCERTAINTY'], p['PROMPTS'],
+                           p['REGRAD'], config={k: v for k, v in p.items() if '.' in k})
+        arms.setdefault((cfg.data.attacks_disjoint, cfg.data.live_domain), set()).add(cfg.prompts.kind)
+        assert (cfg.data.target, cfg.data.test_subjects, cfg.data.look_strength, cfg.data.preset) == ('W', 334, 0.0, 'evidence')
+        assert config_knobs(cfg.data).tag                                          # never today's benchmark folder
+    assert arms == {(True, 0.0): {'adp', 'sym', 'dom', 'fixed'}, (True, 1.0): {'adp', 'sym', 'dom', 'fixed'}, (False, 0.0): {'adp', 'sym'}}

@@ -84,3 +84,60 @@ def test_look_strength_one_is_perfect_and_reversed_in_the_target():
     for d in 'CPS': assert _look_rates(1, True, d, w, 50)[:2] == (0.0, 1.0)     # sources: every spoof, no live
     assert _look_rates(1, True, 'W', w, 50)[:2] == (1.0, 0.0)                   # the target reverses it
     assert _look_rates(1, False, 'W', w, 50)[:2] == (0.0, 1.0)                  # ... unless told not to
+
+
+# Domain-specific spoofs and live faces (`data.attacks_disjoint`, `data.live_domain`)
+BLOCKS = dict(C={'print', 'replay'}, P={'3d-mask', 'silicone-mask'}, S={'paper-glasses', 'print-cut'})   # as documented
+SIX = {'print', 'replay', '3d-mask', 'silicone-mask', 'paper-glasses', 'print-cut'}
+
+
+@pytest.fixture(scope='module')
+def disjoint(tmp_path_factory):
+    k = S.make_knobs(targets=('W',), attacks_disjoint=True, live_domain=1)
+    return S.generate(tmp_path_factory.mktemp('d')/'b', 'tiny', 0, workers=2, knobs=k), k
+
+
+def test_attacks_disjoint_partition_in_the_manifest(disjoint):
+    out, _ = disjoint
+    kinds = {}
+    for r in _manifest(out):
+        if r['label'] == '0':
+            kinds.setdefault((r['dataset'], r['split']), set()).add('print-cut' if r['attack'].startswith('print-cut-') else r['attack'])
+    for split in ('train', 'val', 'test'):
+        src = [kinds[(d, split)] for d in 'CPS']
+        assert all(len(k) == 2 for k in src) and set().union(*src) == SIX          # two kinds each, together all six
+        assert all(not (a & b) for i, a in enumerate(src) for b in src[i + 1:])      # pairwise disjoint
+        assert {d: kinds[(d, split)] for d in 'CPS'} == BLOCKS
+    assert kinds[('W', 'test')] == SIX                                                # the target meets all six
+    from mmdgpp.data.splits import load_benchmark
+    bench = load_benchmark(out)                                                       # the paths are read back as drawn
+    drawn = {(r['dataset'], r['sample']): r['attack'] for r in _manifest(out)}
+    for (d, _), recs in bench.items():
+        for rec in recs: assert rec.attack == drawn[(d, rec.npz or rec.paths['rgb'])], rec
+
+
+def _face_means(d, strength, slot=0, attack='live', n=12):
+    k = S.make_knobs(targets=('W',), live_domain=strength)
+    ims = [S.render_frame(S.Video(d, 'test', p, slot, attack, 0), 0, 64, 0, k) for p in range(n)]
+    return np.mean([im['rgb'][20:44, 20:44].reshape(-1, 3).mean(0) for im in ims], 0), np.mean([im['ir'][20:44, 20:44].mean() for im in ims])
+
+
+def test_live_domain_moves_live_faces_the_domains_way_and_leaves_spoofs():
+    (rgb0, ir0), (rgb1, ir1) = _face_means('C', 0), _face_means('C', 1)       # C: warmer skin (R up, B down), brighter NIR skin
+    assert rgb1[0] / rgb1[2] > 1.15 * rgb0[0] / rgb0[2] and ir1 > ir0 + 5
+    (rgb0, ir0), (rgb1, ir1) = _face_means('P', 0), _face_means('P', 1)       # P: cooler skin, darker NIR skin
+    assert rgb1[2] / rgb1[0] > 1.15 * rgb0[2] / rgb0[0] and ir1 < ir0 - 5
+    k0, k1 = S.make_knobs(targets=('W',)), S.make_knobs(targets=('W',), live_domain=1)
+    for attack in ('print', 'replay', '3d-mask'):                             # spoofs: the same bytes at any strength
+        v = S.Video('C', 'test', 3, 1, attack, 0)
+        a, b = S.render_frame(v, 0, 64, 0, k0), S.render_frame(v, 0, 64, 0, k1)
+        assert all(np.array_equal(a[m], b[m]) for m in a)
+
+
+def test_domain_knobs_in_the_config():
+    from mmdgpp.config import from_dict
+    cfg = from_dict({'data.attacks_disjoint': True, 'data.live_domain': 0.5, 'data.target': 'S'})
+    k = S.config_knobs(cfg.data)
+    assert k.live == 0.5 and k.attack_types('C', 'train') == ('print', 'replay')      # target S: sources C, P, W
+    assert k.attack_types('W', 'train') == tuple(x for c in S.CUT_ATTACKS for x in ('paper-glasses', c))
+    assert S.config_knobs(from_dict({}).data) is None

@@ -10,7 +10,8 @@ from ..core import fail
 from .summary import load_results, run_scores, _boot_stat
 
 # %% auto #0
-__all__ = ['RENDERS', 'render_scores', 'resample', 'contrast', 'drop', 'minus', 'readout_table']
+__all__ = ['RENDERS', 'TARGET_DOMAIN', 'render_scores', 'resample', 'contrast', 'drop', 'minus', 'readout_table', 'domain_spread',
+           'FeatureSpread', 'spread_build']
 
 # %% ../../nbs/66_ablate.mechanisms.ipynb #ef4f7eef
 RENDERS = ('', 'clean', 'corrupt')   # '' = the target's test list as drawn
@@ -90,3 +91,58 @@ def readout_table(long,                 # load_results's table of a mechanism ba
     t = long.groupby('variant', sort=False)[cols].mean()
     t.columns = [c[len(prefix) + 1:] for c in cols]
     return t
+
+# %% ../../nbs/66_ablate.mechanisms.ipynb #d2519586
+TARGET_DOMAIN = -1   # a batch's `domain` for a frame of no source domain (the target's)
+
+def domain_spread(means: dict,          # {(modality, domain, label): mean feature (D,)}; domain TARGET_DOMAIN = the target(s)
+                  ) -> dict:
+    "{modality: {live, spoof, live_target, spoof_target, domains}}: class means' spread across domains and the target's distance to the sources'."
+    out = {}
+    for m in dict.fromkeys(k[0] for k in means):
+        r = {}
+        for c, name in ((1, 'live'), (0, 'spoof')):
+            mu = {d: np.asarray(v, float) for (mm, d, cc), v in means.items() if mm == m and cc == c}
+            if len(mu) < 2: r[name] = r[f'{name}_target'] = None; continue
+            bar = np.mean(list(mu.values()), 0)
+            r[name] = float(np.mean([np.linalg.norm(v - bar) for v in mu.values()]))
+            src = [v for d, v in mu.items() if d != TARGET_DOMAIN]
+            r[f'{name}_target'] = float(np.linalg.norm(mu[TARGET_DOMAIN] - np.mean(src, 0))) if TARGET_DOMAIN in mu and src else None
+        r['domains'] = len({d for (mm, d, _) in means if mm == m})
+        out[m] = r
+    return out
+
+class FeatureSpread:
+    "Forward hook: each modality's L2-normalised feature summed per (domain, label) over every pass; `result()` is `domain_spread`."
+    def __init__(self): self.sums, self.handles = {}, []
+    def attach(self, model):
+        "Record `model`'s passes from now on; returns the model."
+        self.handles.append(model.register_forward_hook(self._hook)); return model
+    def close(self):
+        for h in self.handles: h.remove()
+        self.handles = []
+    def _hook(self, model, args, out):
+        import torch
+        from mmdgpp.config import MODALITIES
+        feats, batch = (out.get('features') if isinstance(out, dict) else None) or {}, args[0] if args else {}
+        if not feats or not isinstance(batch, dict) or 'domain' not in batch or 'label' not in batch: return
+        dom, lab = batch['domain'].detach().cpu().long(), batch['label'].detach().cpu().long()
+        pres = batch.get('present')
+        for m, f in feats.items():
+            f = torch.nn.functional.normalize(f.detach().float().cpu(), dim=-1)
+            keep = torch.ones(len(f), dtype=torch.bool) if pres is None else pres[:, MODALITIES.index(m)].detach().cpu().bool()
+            for d in dom[keep].unique().tolist():
+                for c in (0, 1):
+                    k = keep & (dom == d) & (lab == c)
+                    if k.any():
+                        s, cnt = self.sums.get((m, d, c), (0.0, 0))
+                        self.sums[(m, d, c)] = (s + f[k].sum(0).numpy().astype(float), cnt + int(k.sum()))
+    def result(self) -> dict: return domain_spread({k: s / n for k, (s, n) in self.sums.items()})
+
+def spread_build(meter: FeatureSpread):
+    "A `build` for `evaluate` (and `load_model`): the usual model and data, with `meter` attached to the model."
+    def build(cfg, device):
+        from mmdgpp.train.checkpoints import build_model_and_data
+        model, data = build_model_and_data(cfg, device)
+        return meter.attach(model), data
+    return build

@@ -8,11 +8,13 @@ import math
 from dataclasses import dataclass
 import numpy as np
 from ..core import fail
+from .splits import DATASETS
 from .scenes import CUT_ATTACKS, _blur, _gauss, _grid, _resample, _rgb, _u8
 
 # %% auto #0
-__all__ = ['CUES', 'CUE_RATES', 'DOMAINS', 'FAIL_MODALITIES', 'Domain', 'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera',
-           'failure_rates', 'look_rates']
+__all__ = ['CUES', 'CUE_RATES', 'DOMAINS', 'FAIL_MODALITIES', 'ATTACK_KINDS', 'LIVE_LOOKS', 'Domain', 'session_bias',
+           'rgb_camera', 'depth_camera', 'ir_camera', 'failure_rates', 'look_rates', 'attack_kind', 'kinds_to_types',
+           'attack_partition', 'live_strength', 'live_look']
 
 # %% ../../nbs/16_data.cameras.ipynb #edaa0e12
 CUES = ('cool-lamp', 'vignette', 'flicker', 'haze')   # the four attack-session looks (RGB only); look k fails in DATASETS[k]
@@ -161,3 +163,46 @@ def look_rates(look_strength: float=-1,   # -1: `CUE_RATES`; else s in [0, 1]: (
             rows.append(tuple(p))
         out[d] = tuple(rows)
     return out
+
+# %% ../../nbs/16_data.cameras.ipynb #89c7678f
+ATTACK_KINDS = ('print', 'replay', '3d-mask', 'silicone-mask', 'paper-glasses', 'print-cut')   # the six attack kinds
+LIVE_LOOKS = dict(   # per domain at full strength: skin colour gain (R, G, B), face relief factor, NIR skin reflectance offset
+    C=((1.15, 0.98, 0.82), 1.35, 0.12), P=((0.85, 0.98, 1.15), 0.70, -0.12),
+    S=((0.75, 0.75, 0.78), 1.20, -0.08), W=((1.10, 1.12, 1.12), 0.80, 0.10))
+
+def attack_kind(attack: str) -> str:
+    "The kind of an attack type: every cut print is 'print-cut'; any other type is its own kind."
+    return 'print-cut' if attack.startswith('print-cut-') else attack
+
+def kinds_to_types(kinds) -> tuple:
+    "Attack types to deal in turn for `kinds`: the kinds alternate, a kind of several types (the cut prints) rotates through them."
+    ts = [CUT_ATTACKS if k == 'print-cut' else (k,) for k in kinds]
+    return tuple(ts[j % len(ts)][j//len(ts) % len(ts[j % len(ts)])] for j in range(len(ts)*max(map(len, ts))))
+
+def attack_partition(targets=(),              # the target domain letters of the protocol's task
+                     disjoint: bool=False,    # share the kinds out over the sources
+                    ) -> dict:
+    "{domain: attack kinds}: the sources' consecutive blocks of `ATTACK_KINDS` and all six for the targets; {} when not `disjoint`."
+    if not isinstance(disjoint, (bool, np.bool_)): fail(f'attacks_disjoint must be true or false, got {disjoint!r}')
+    if not disjoint: return {}
+    src = [d for d in DATASETS if d not in targets]
+    if len(src) == len(DATASETS): fail('attacks_disjoint needs the target domain(s) of the task: the sources are the other domains')
+    blocks = np.array_split(np.arange(len(ATTACK_KINDS)), len(src))
+    return {d: tuple(ATTACK_KINDS[i] for i in blocks[src.index(d)]) if d in src else ATTACK_KINDS for d in DATASETS}
+
+def live_strength(live_domain: float) -> float:
+    "The live-look strength `live_domain`, checked: a number in [0, 1]."
+    if isinstance(live_domain, bool) or not isinstance(live_domain, (int, float, np.number)) or not 0 <= live_domain <= 1:
+        fail(f'live_domain must be in [0, 1] (0: live faces shared by the domains), got {live_domain!r}')
+    return float(live_domain)
+
+def live_look(idp: dict,          # a person (`identity`)
+              dataset: str,       # the domain whose live subject they are
+              strength: float=0,  # 0: unchanged ... 1: the domain's full shift (`LIVE_LOOKS`)
+             ) -> dict:
+    "Person `idp` as a live subject of `dataset`: skin colour, face relief and NIR skin reflectance shifted the domain's way."
+    if not strength: return idp
+    gain, relief, ir = LIVE_LOOKS[dataset]
+    g = 1 + strength*(np.asarray(gain, np.float32).reshape(3, 1, 1) - 1)
+    return dict(idp, skin=(idp['skin']*g).astype(np.float32), relief=idp['relief']*(1 + strength*(relief - 1)),
+                ir_skin=idp['ir_skin'] + strength*ir)

@@ -23,7 +23,8 @@ __all__ = ['MARKER', 'FORMAT_VERSION', 'frame_conditions', 'render_conditions', 
            'scene_print_cut', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES', 'CUES', 'CUE_RATES', 'Domain', 'DOMAINS',
            'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera', 'Preset', 'PRESETS', 'Video', 'plan_videos',
            'video_params', 'video_folder', 'frame_paths', 'FAIL_MODALITIES', 'failure_rates', 'look_rates', 'Knobs',
-           'NO_KNOBS', 'RENDERS', 'make_knobs']
+           'NO_KNOBS', 'RENDERS', 'make_knobs', 'ATTACK_KINDS', 'LIVE_LOOKS', 'attack_kind', 'kinds_to_types',
+           'attack_partition', 'live_strength', 'live_look']
 
 # %% ../../nbs/12_data.synth.ipynb #063b6bff
 from .scenes import (SKIN_LIGHT, SKIN_DARK, HAIR, IRIS, identity, pose, jitter, face, environment, live_scene,
@@ -31,6 +32,7 @@ from .scenes import (SKIN_LIGHT, SKIN_DARK, HAIR, IRIS, identity, pose, jitter, 
     scene_print_cut, CUTS, CUT_ATTACKS, ATTACKS, SCENES)
 from .cameras import CUES, CUE_RATES, Domain, DOMAINS, session_bias, rgb_camera, depth_camera, ir_camera
 from .cameras import FAIL_MODALITIES, failure_rates, look_rates
+from .cameras import ATTACK_KINDS, LIVE_LOOKS, attack_kind, kinds_to_types, attack_partition, live_strength, live_look
 from .videos import Preset, PRESETS, Video, plan_videos, video_params, video_folder, frame_paths
 from .videos import Knobs, NO_KNOBS, RENDERS, make_knobs
 from .videos import _seq        # the per-video seed material, for the frames rendered here
@@ -39,7 +41,8 @@ _all_ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'identity', 'pose', 'jitter'
          'scene_paper_glasses', 'scene_print_cut', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES',
          'CUES', 'CUE_RATES', 'Domain', 'DOMAINS', 'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera',
          'Preset', 'PRESETS', 'Video', 'plan_videos', 'video_params', 'video_folder', 'frame_paths',
-         'FAIL_MODALITIES', 'failure_rates', 'look_rates', 'Knobs', 'NO_KNOBS', 'RENDERS', 'make_knobs']   # re-exported
+         'FAIL_MODALITIES', 'failure_rates', 'look_rates', 'Knobs', 'NO_KNOBS', 'RENDERS', 'make_knobs',
+         'ATTACK_KINDS', 'LIVE_LOOKS', 'attack_kind', 'kinds_to_types', 'attack_partition', 'live_strength', 'live_look']   # re-exported
 
 # %% ../../nbs/12_data.synth.ipynb #36848314
 def frame_conditions(v: Video, frame: int, seed: int=0, knobs: Knobs|None=None) -> dict:
@@ -65,6 +68,7 @@ def render_frame(v: Video, frame: int, size: int=64, seed: int=0,
     "Frame `frame` of video `v`: {'rgb': (size, size, 3), 'depth': (size, size), 'ir': (size, size)} uint8."
     dom = DOMAINS[v.dataset]
     victim, vp = _video(v, seed)
+    if knobs is not None and knobs.live and v.label: victim = live_look(victim, v.dataset, knobs.live)   # data.live_domain
     rng = np.random.default_rng(_seq(seed, v, 2, v.slot, frame))
     fp = jitter(vp['pose'], rng)
     e = pose(rng)
@@ -267,7 +271,8 @@ def config_knobs(dc) -> Knobs|None:
     "The generator knobs of a `DataConfig`, the failure rates resolved against its protocol's target(s); None for the defaults."
     from .splits import get_task
     k = make_knobs(dc.fail_sources, dc.fail_target, dc.fail_modalities, dc.look_strength, dc.look_reverse,
-                   dc.test_subjects, dc.paired, get_task(dc.protocol, dc.target, dc.missing).targets)
+                   dc.test_subjects, dc.paired, get_task(dc.protocol, dc.target, dc.missing).targets,
+                   attacks_disjoint=dc.attacks_disjoint, live_domain=dc.live_domain)
     return None if k == NO_KNOBS else k
 
 # %% ../../nbs/12_data.synth.ipynb #ebdeae78

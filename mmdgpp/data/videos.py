@@ -12,6 +12,7 @@ from ..core import fail
 from .splits import DATASETS, SPLITS
 from .scenes import CUT_ATTACKS, environment, identity, pose
 from .cameras import CUES, DOMAINS, FAIL_MODALITIES, failure_rates, look_rates
+from .cameras import attack_partition, kinds_to_types, live_strength
 
 # %% auto #0
 __all__ = ['PRESETS', 'RENDERS', 'NO_KNOBS', 'Preset', 'Knobs', 'make_knobs', 'Video', 'plan_videos', 'video_params',
@@ -51,6 +52,8 @@ class Knobs:
     test_subjects: int = 0    # persons per domain in the test split, 3 videos each (0: the preset's)
     paired: bool = False      # also render every test list clean and corrupted (`RENDERS`)
     corrupt: tuple = ()       # the failures of the corrupted render ('dropout', 'flare'); paired only
+    attacks: tuple = ()       # (domain, attack types dealt in turn, every split) where they differ from the domain's own
+    live: float = 0.0         # strength of the domains' own live looks (`live_look`; 0: one shared live appearance)
     def failure(self, d: str) -> tuple:
         "(P(depth dropout), P(IR flare)) of a frame of domain `d`."
         return next(((a, b) for x, a, b in self.rates if x == d), (DOMAINS[d].depth_dropout, DOMAINS[d].ir_flare))
@@ -58,6 +61,9 @@ class Knobs:
         "Probability that a video of domain `d` with `label` shows session look `k`."
         got = next((p for x, p in self.looks if x == d), None)
         return DOMAINS[d].cue_rate(k, label) if got is None else got[k][0 if label else 1]
+    def attack_types(self, d: str, split: str) -> tuple:
+        "The attack types dealt in turn to the spoof videos of domain `d` in `split`."
+        return next((a for x, a in self.attacks if x == d), DOMAINS[d].attacks[split])
     def preset(self, pr: Preset) -> Preset:
         "Preset `pr` with this test size."
         return replace(pr, subjects=(*pr.subjects[:2], self.test_subjects)) if self.test_subjects else pr
@@ -80,14 +86,18 @@ def make_knobs(fail_sources: float=-1,           # -1 or P(a source frame has it
                test_subjects: int=0,             # persons per domain in the test split (0: the preset's)
                paired: bool=False,               # also render every test list clean and corrupted
                targets=(),                       # the target domain letters of the protocol's task
+               attacks_disjoint: bool=False,     # each source's spoofs of its own block of attack kinds (`attack_partition`)
+               live_domain: float=0.0,           # 0: live faces shared by the domains ... 1: each domain's own live look
               ) -> Knobs:
     "The knobs resolved against the target domain(s): only what differs from the defaults is kept."
     if isinstance(test_subjects, bool) or not isinstance(test_subjects, (int, np.integer)) or not 0 <= test_subjects <= 10000:
         fail(f'test_subjects must be an integer in [0, 10000], got {test_subjects!r}')
     fr, lr, f0, l0 = failure_rates(fail_sources, fail_target, fail_modalities, targets), look_rates(look_strength, look_reverse, targets), failure_rates(), look_rates()
-    on = FAIL_MODALITIES[fail_modalities]
+    on, part, live = FAIL_MODALITIES[fail_modalities], attack_partition(targets, attacks_disjoint), live_strength(live_domain)
+    att = tuple((d, kinds_to_types(part[d])) for d in DATASETS if d in part and any(kinds_to_types(part[d]) != DOMAINS[d].attacks[s] for s in SPLITS))
     return Knobs(tuple((d, *fr[d]) for d in DATASETS if fr[d] != f0[d]), tuple((d, lr[d]) for d in DATASETS if lr[d] != l0[d]),
-                 int(test_subjects), bool(paired), tuple(n for n, x in zip(('dropout', 'flare'), on) if x) if paired else ())
+                 int(test_subjects), bool(paired), tuple(n for n, x in zip(('dropout', 'flare'), on) if x) if paired else (),
+                 att, live)
 
 # %% ../../nbs/17_data.videos.ipynb #083ae18e
 @dataclass(frozen=True)
@@ -109,7 +119,7 @@ def _seq(seed, v, stream, *rest):
 def plan_videos(dataset: str, split: str, subjects: int, spoofs: int=2, seed: int=0, knobs: Knobs|None=None) -> list[Video]:
     "The videos of one list: per person, a live video and `spoofs` attack videos (types dealt in turn)."
     dom, out, k = knobs or NO_KNOBS, [], 0
-    kinds = DOMAINS[dataset].attacks[split]
+    kinds = dom.attack_types(dataset, split)
     for s in range(subjects):
         for slot in range(spoofs + 1):
             v = Video(dataset, split, s, slot, 'live' if slot == 0 else kinds[k % len(kinds)], 0)
@@ -133,7 +143,7 @@ def video_params(v: Video, seed: int) -> dict:
 _CEFA_RACES = (('AF', 1), ('CA', 2), ('EA', 3))
 _CEFA_FIRST = dict(train=0, val=200, test=300)     # CeFA subject numbers of each split, as in the released lists
 _SURF_CODES = {a: f'{i + 1:02d}_{a.split("-")[2]}_{dict(flat="s", bent="b")[a.split("-")[3]]}' for i, a in enumerate(CUT_ATTACKS)}
-_WMCA_TYPES = {'paper-glasses': 1, '3d-mask': 2, 'print': 3, 'replay': 4, 'silicone-mask': 5}
+_WMCA_TYPES = {'paper-glasses': 1, '3d-mask': 2, 'print': 3, 'replay': 4, 'silicone-mask': 5}   # 6: the cut prints (attacks_disjoint)
 
 def video_folder(v: Video) -> tuple[str, tuple, str]:
     "(video folder, modality folder names, frame-name pattern) of `v`, in its dataset's conventions."
@@ -142,7 +152,9 @@ def video_folder(v: Video) -> tuple[str, tuple, str]:
         sub = _CEFA_FIRST[v.split] + v.subject
         race, r = _CEFA_RACES[v.subject % 3]
         mask = {'3d-mask': ('3D-Mask', 1), 'silicone-mask': ('Silicone-Mask', 2)}.get(v.attack)
-        if mask: d = f'CeFA/CeFA-Mask/{mask[0]}/{sub:03d}/{mask[1]}_{sub:03d}_1_1_2_1_{v.slot}'
+        if v.attack not in ('live', 'print', 'replay') and not mask:     # a type CeFA never recorded (attacks_disjoint)
+            d = f'CeFA/CeFA-Race/{race}/{race}-{sub:03d}/attack-{v.attack}/{r}_{sub:03d}_3_{v.slot}_9'
+        elif mask: d = f'CeFA/CeFA-Mask/{mask[0]}/{sub:03d}/{mask[1]}_{sub:03d}_1_1_2_1_{v.slot}'
         else:
             code = dict(live='1_1_1', print=f'3_{v.slot}_2', replay=f'3_{v.slot}_4')[v.attack]
             d = f'CeFA/CeFA-Race/{race}/{race}-{sub:03d}/{r}_{sub:03d}_{code}'
@@ -150,12 +162,13 @@ def video_folder(v: Video) -> tuple[str, tuple, str]:
     if v.dataset == 'S':
         sid = 3*v.subject + k + 1
         d = (f'CASIA-SURF-CROP/real_part/real_{v.split}_part/CLKJ_AS{sid:04d}/real.rssdk' if v.label else
-             f'CASIA-SURF-CROP/fake_part/fake_{v.split}_part/CLKJ_CS{sid:04d}/{_SURF_CODES[v.attack]}.rssdk')
+             f'CASIA-SURF-CROP/fake_part/fake_{v.split}_part/CLKJ_CS{sid:04d}/' +
+             (f'{_SURF_CODES[v.attack]}.rssdk' if v.attack in _SURF_CODES else f'attack-{v.attack}/{v.slot:02d}.rssdk'))
         return d, ('color', 'depth', 'ir'), '{}.png'
     if v.dataset == 'W':
         client = 3*v.subject + (2, 3, 1)[k]                  # WMCA interleaves clients over splits
         d = (f'WMCA-Image/R_CDIT/{client:03d}_01_000_0_00' if v.label else
-             f'WMCA-Image/R_CDIT/attack-{v.attack}/{client:03d}_01_{100 + v.slot:03d}_{_WMCA_TYPES[v.attack]}_{v.slot:02d}')
+             f'WMCA-Image/R_CDIT/attack-{v.attack}/{client:03d}_01_{100 + v.slot:03d}_{_WMCA_TYPES.get(v.attack, 6)}_{v.slot:02d}')
         return d, ('color', 'depth', 'ir'), '{:04d}.png'
     return f'PADISI/{"bonafide" if v.label else "attack-" + v.attack}/p{k}{v.subject:03d}s{v.slot}', (), 'z{}.npz'
 
