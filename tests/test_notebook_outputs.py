@@ -14,8 +14,6 @@ TIMING = re.compile(r'\b\d+(?:\.\d+)?\s?(?:s|ms|sec|secs|seconds|min|minutes)\b(
 # is fixed, their committed output is from before. Each entry: (notebook, text of the cell's source) -> why.
 ALLOWED = {
     ('nbs/12_data.synth.ipynb', "generate(Path(tempfile.mkdtemp())/'evidence'"): 'slow cell (evidence preset), not re-executed yet',
-    ('nbs/50_interpret.attributions.ipynb', "{k: str(v.relative_to(RUNS)) for k, v in runs.items()}"):
-        'outputs from the full path (runs_dir/interpret), not re-executed yet',
 }
 WIDGETS_MAX = {'nbs/51_interpret.widgets.ipynb': 300_000}
 TOTAL_MAX = 3_000_000
