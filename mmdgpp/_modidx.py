@@ -477,6 +477,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                       'mmdgpp.eval.evaluate.locate': ('eval.evaluate.html#locate', 'mmdgpp/eval/evaluate.py'),
                                       'mmdgpp.eval.evaluate.plot_roc': ('eval.evaluate.html#plot_roc', 'mmdgpp/eval/evaluate.py'),
                                       'mmdgpp.eval.evaluate.plot_scores': ('eval.evaluate.html#plot_scores', 'mmdgpp/eval/evaluate.py'),
+                                      'mmdgpp.eval.evaluate.shown': ('eval.evaluate.html#shown', 'mmdgpp/eval/evaluate.py'),
                                       'mmdgpp.eval.evaluate.task_data': ('eval.evaluate.html#task_data', 'mmdgpp/eval/evaluate.py'),
                                       'mmdgpp.eval.evaluate.task_metrics': ('eval.evaluate.html#task_metrics', 'mmdgpp/eval/evaluate.py'),
                                       'mmdgpp.eval.evaluate.trained_modalities': ( 'eval.evaluate.html#trained_modalities',

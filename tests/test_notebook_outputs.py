@@ -14,12 +14,6 @@ TIMING = re.compile(r'\b\d+(?:\.\d+)?\s?(?:s|ms|sec|secs|seconds|min|minutes)\b(
 # is fixed, their committed output is from before. Each entry: (notebook, text of the cell's source) -> why.
 ALLOWED = {
     ('nbs/12_data.synth.ipynb', "generate(Path(tempfile.mkdtemp())/'evidence'"): 'slow cell (evidence preset), not re-executed yet',
-    ('nbs/32_train.quickstart.ipynb', "rep = quickstart(device='cpu', out="): 'demo names its files by absolute scratch paths; to fix',
-    ('nbs/41_eval.evaluate.ipynb', "res = evaluate(run)"): 'demo names its files by absolute scratch paths; to fix',
-    ('nbs/41_eval.evaluate.ipynb', "res2 = evaluate(run, protocol='p2'"): 'demo names its files by absolute scratch paths; to fix',
-    ('nbs/41_eval.evaluate.ipynb', "_cli(_a)"): 'demo names its files by absolute scratch paths; to fix',
-    ('nbs/50_interpret.attributions.ipynb', "{k: str(v.relative_to(RUNS)) for k, v in runs.items()}"):
-        'outputs from the full path (runs_dir/interpret), not re-executed yet',
 }
 WIDGETS_MAX = {'nbs/51_interpret.widgets.ipynb': 300_000}
 TOTAL_MAX = 3_000_000

@@ -20,8 +20,8 @@ from ..train.checkpoints import (   # what evaluation shares with training (33_t
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'trained_modalities', 'check_trained_with', 'locate', 'load_model', 'task_data', 'task_metrics',
-           'plot_roc', 'plot_scores', 'ModalityReadouts', 'format_results', 'write_scores', 'eval_config', 'evaluate',
-           'cli_eval']
+           'plot_roc', 'plot_scores', 'ModalityReadouts', 'shown', 'format_results', 'write_scores', 'eval_config',
+           'evaluate', 'cli_eval']
 
 # %% ../../nbs/41_eval.evaluate.ipynb #b01cfbd1
 def trained_modalities(ds) -> tuple:
@@ -168,6 +168,13 @@ class ModalityReadouts:
                           head_share=mags[i] / sum(mags) if sum(mags) > 0 else 0.0, n_frames=int(k.sum()))
         return out
 
+# %% ../../nbs/41_eval.evaluate.ipynb #6e57d165
+def shown(path: str|Path) -> str:
+    "`path` as a message names it: relative to the current folder when inside it, else absolute."
+    p = os.path.abspath(path)
+    rel = os.path.relpath(p)
+    return p if rel == os.pardir or rel.startswith(os.pardir + os.sep) else rel
+
 # %% ../../nbs/41_eval.evaluate.ipynb #24489285
 def _pct(x): return f'{100 * x:6.2f}'
 def _ci(c): return f'[{100 * c[0]:5.1f}, {100 * c[1]:5.1f}]' if c else ''
@@ -278,24 +285,24 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     res = dict(task=task.name, protocol=task.protocol, target=task.target, sources=list(task.sources),
                targets=list(task.targets), missing=list(task.missing_test), model=cfg.model, backbone=cfg.backbone.name,
                precision=effective_precision(cfg.backbone.precision, dev),
-               checkpoint=str(ck_path), epoch=ck['state']['epoch'], n_frames=int(len(test['scores'])),
+               checkpoint=os.path.abspath(ck_path), epoch=ck['state']['epoch'], n_frames=int(len(test['scores'])),
                n_videos=int(m['video']['test-eer']['n_live'] + m['video']['test-eer']['n_spoof']),
-               metrics=m['video'], frame_level=m['frame'], bootstrap=m['bootstrap'], scores=str(scores_path),
+               metrics=m['video'], frame_level=m['frame'], bootstrap=m['bootstrap'], scores=os.path.abspath(scores_path),
                source_val=scalar_metrics(
                    compute_metrics(val['scores'], val['labels'], val['attacks'], val['videos'], threshold='test-eer')),
-               figures={k: str(v) for k, v in figs.items()}, certainty=meter.result(),
+               figures={k: os.path.abspath(v) for k, v in figs.items()}, certainty=meter.result(),
                attack_lists=str(attack_lists) if attack_lists else None,
                seconds=round(time.time() - t0, 2))
     res['modalities'] = mods.readouts(test['labels'], test['videos'])
     path = out/f'results-{task.name}.json'
     atomic_write_json(path, res)
-    res['path'] = str(path)
+    res['path'] = os.path.abspath(path)
     if verbose:
         _log.info(format_results(res))
         if attack_lists: _log.info(format_apcer(res['metrics']))
-        _log.info(f'results: {path}')
-        _log.info(f'video scores: {scores_path}')
-        if figs: _log.info(f'figures: {figs["roc"]}, {figs["scores"]}')
+        _log.info(f'results: {shown(path)}')
+        _log.info(f'video scores: {shown(scores_path)}')
+        if figs: _log.info(f'figures: {shown(figs["roc"])}, {shown(figs["scores"])}')
     return res
 
 # %% ../../nbs/41_eval.evaluate.ipynb #08aac7db

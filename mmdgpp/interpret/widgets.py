@@ -205,7 +205,7 @@ def regrad_figure(tr: dict, at: int|None=None):
     "Figure: momenta + fast modality, pairwise cosines, how much ReGrad changed each modality's gradient — marker at position `at`."
     from matplotlib.figure import Figure
     x, mods = tr['step'], tr['modalities']
-    fig = Figure(figsize=(8, 8), dpi=90)
+    fig = Figure(figsize=(8, 6.8), dpi=90)
     a1, a2, a4, a3 = fig.subplots(4, 1, sharex=True)
     for s, f in zip(x, tr['fast']):
         if f >= 0: a1.axvspan(s - 0.5, s + 0.5, color=COLOURS.get(mods[f], 'k'), alpha=0.15, lw=0)

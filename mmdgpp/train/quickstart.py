@@ -73,7 +73,7 @@ def quickstart(device: str|None=None,          # auto | cpu | cuda | cuda:N (def
 
 def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose, threads, n_threads) -> dict:
     from mmdgpp.data.synth import config_knobs, ensure_synth
-    from mmdgpp.eval.evaluate import evaluate
+    from mmdgpp.eval.evaluate import evaluate, shown
     models, cfg = list(cfgs), cfgs['mmdgpp']
     say(f'mmdgpp quickstart: Protocol 1, sources {", ".join(task.sources)} -> unseen target {", ".join(task.targets)} '
         f'(synthetic benchmark), {cfg.backbone.name} ({cfg.backbone.pretrained or "random init"}) on {dev}, '
@@ -82,7 +82,7 @@ def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose, threads, n_thr
     from mmdgpp.models.backbone import check_weights
     check_weights(cfg.backbone.name, cfg.backbone.pretrained)   # weights that cannot be had fail before any work
     root = ensure_synth(cfg.data.preset, cfg.data.seed, cfg.data.root, log=say if verbose else None, knobs=config_knobs(cfg.data))
-    say(f'[1/{1 + 2 * len(models)}] synthetic benchmark "{cfg.data.preset}" ready in {root}{timing(time.time() - t)}')
+    say(f'[1/{1 + 2 * len(models)}] synthetic benchmark "{cfg.data.preset}" ready in {shown(root)}{timing(time.time() - t)}')
     results, k = {}, 2
     for m in models:
         say(f'[{k}/{1 + 2 * len(models)}] training {NAMES[m]}: {cfg.train.epochs} epochs, batch {cfg.data.batch_size}, '
@@ -93,7 +93,7 @@ def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose, threads, n_thr
         say(f'[{k}/{1 + 2 * len(models)}] evaluating {NAMES[m]} on {", ".join(task.targets)}'); k += 1
         r = evaluate(run, device=dev, progress=progress, verbose=False, threads=threads)
         te, ve = r['metrics']['test-eer'], r['metrics']['val-eer']
-        results[m] = dict(run=str(run), train_seconds=round(secs, 1), results=r['path'], figures=r['figures'],
+        results[m] = dict(run=os.path.abspath(run), train_seconds=round(secs, 1), results=r['path'], figures=r['figures'],
                           hter_test_eer=te['hter'], hter_test_eer_ci=te.get('hter_ci'),   # every HTER named by its threshold
                           **{k2: te[k2] for k2 in ('auc', 'acer', 'apcer', 'bpcer', 'n_live', 'n_spoof')}, auc_ci=te.get('auc_ci'),
                           hter_val_eer=ve['hter'], hter_val_eer_ci=ve.get('hter_ci'))
@@ -109,6 +109,7 @@ def _ci(c): return f'[{100 * c[0]:5.1f}, {100 * c[1]:5.1f}]' if c else ''
 def format_quickstart(report: dict, out: Path) -> str:
     "The quickstart's closing summary, with 95 % bootstrap intervals over the test videos."
     from mmdgpp.eval.metrics import video_worth
+    from mmdgpp.eval.evaluate import shown
     r0 = report['models']['mmdgpp']
     wl, ws = video_worth(r0['n_live'], r0['n_spoof'])
     lines = [f'\nresults on the unseen target ({report["task"]}, video level): {r0["n_live"] + r0["n_spoof"]} test videos '
@@ -125,9 +126,9 @@ def format_quickstart(report: dict, out: Path) -> str:
         lines.append(f'  HTER at the val-EER threshold: MMDG++ {100 * a["hter_val_eer"]:.2f}% vs ERM {100 * b["hter_val_eer"]:.2f}% '
                      f'({"the intervals do not overlap" if sep else "the intervals overlap: one run each cannot tell them apart"})')
     r = report['models']['mmdgpp']
-    lines += [f'report:  {out/"quickstart.json"} (per model: {Path(r["results"]).name} in each run folder)',
-              f'figures: {r["figures"].get("roc", "")}, {r["figures"].get("scores", "")}',
-              f'runs:    {", ".join(m["run"] for m in report["models"].values())}']
+    lines += [f'report:  {shown(out/"quickstart.json")} (per model: {Path(r["results"]).name} in each run folder)',
+              f'figures: {", ".join(shown(r["figures"][k]) for k in ("roc", "scores") if k in r["figures"])}',
+              f'runs:    {", ".join(shown(m["run"]) for m in report["models"].values())}']
     lines += [t for t in [timing(report['seconds'], 'total time: {:.0f} s')] if t]
     return '\n'.join(lines)
 
