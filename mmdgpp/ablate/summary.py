@@ -354,25 +354,9 @@ def drop_record(full_res: dict, missing_res: dict, B: int = 2000, seed: int = 0,
 def drop_summary(long: 'pd.DataFrame', metric: str = 'hter_val_eer', B: int = 2000, seed: int = 0, level: float = 0.95,
                  resample_seeds: bool = True) -> 'pd.DataFrame':
     "Per protocol, missing setting and variant: the paired drop (missing - full, same model, same videos) over seeds, with its interval."
-    from mmdgpp.eval.metrics import resample_counts
-    import pandas as pd
-    rng, q, out = np.random.default_rng(seed), [(1 - level) / 2, (1 + level) / 2], []
-    for (proto, setting), g in long[long.condition.fillna('') != ''].groupby(['protocol', 'setting'], sort=False):
-        st, counts = {}, None
-        for _, r in g.iterrows():
-            full, thr = run_scores(r['dir'], '')
-            miss, _ = run_scores(r['dir'], r['condition'])
-            if counts is None:
-                y = full.label.values
-                counts = resample_counts(int((y == 1).sum()), B, rng), resample_counts(int((y == 0).sum()), B, rng)
-            st[(r['variant'], int(r['seed']))] = paired_drop(full, miss, thr, counts=counts)[metric]
-        draw = rng.random((B, max(s for _, s in st) + 1)) if resample_seeds else None
-        for v in dict.fromkeys(g.variant):
-            seeds = sorted(s for vv, s in st if vv == v)
-            pt, bs = _seed_mean({s: st[(v, s)] for s in seeds}, seeds, draw)
-            lo, hi = np.quantile(bs, q)
-            out.append(dict(protocol=proto, setting=setting, variant=v, n_seeds=len(seeds), drop=pt, drop_lo=lo, drop_hi=hi))
-    return pd.DataFrame(out)
+    b = bootstrap_summary(long[long.condition.fillna('') != ''], metric, None, B, seed, level, resample_seeds, drop=True)
+    b = b[b.setting != 'Avg'].rename(columns={'value': 'drop', 'lo': 'drop_lo', 'hi': 'drop_hi'})
+    return b[['protocol', 'setting', 'variant', 'n_seeds', 'drop', 'drop_lo', 'drop_hi']].reset_index(drop=True)
 
 def protocol_tables(long: 'pd.DataFrame', ref: str = 'mmdgpp', baseline: str = 'erm', B: int = 2000, seed: int = 0,
                     metrics=tuple(BOOT_METRICS)) -> dict:

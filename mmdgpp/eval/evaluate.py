@@ -132,11 +132,11 @@ class ModalityReadouts:
 
     @torch.no_grad()
     def _hook(self, model, args, out):
-        from mmdgpp.models.rebalance import live_parts
+        from mmdgpp.models.rebalance import live_parts, head_excluded
         from mmdgpp.models.prompts import live_probability
         feats, batch = out.get('features') or {}, args[0]
         if set(feats) != set(model.modalities): return
-        excl = set(getattr(getattr(getattr(model, 'cfg', None), 'train', None), 'head_exclude', '').split('+')) - {''}
+        excl = head_excluded(model)
         parts = live_parts(model.head, [feats[m].float() * (m not in excl) for m in model.modalities]).cpu()   # (M, B); train.head_exclude: 0
         B = parts.shape[1]
         pres = batch.get('present')

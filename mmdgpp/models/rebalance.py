@@ -10,7 +10,7 @@ from torch import nn
 from ..core import fail
 
 # %% auto #0
-__all__ = ['HEAD_REBALANCE', 'head_parts', 'live_parts', 'modality_dropout', 'ogm_coefficients', 'head_input']
+__all__ = ['HEAD_REBALANCE', 'head_parts', 'live_parts', 'modality_dropout', 'ogm_coefficients', 'head_excluded', 'head_input']
 
 # %% ../../nbs/28_models.rebalance.ipynb #2d51704f
 HEAD_REBALANCE = ('none', 'dropout', 'ogm')
@@ -61,6 +61,11 @@ def ogm_coefficients(parts: torch.Tensor,    # (M, B, 2) head_parts of the batch
     return k, s
 
 # %% ../../nbs/28_models.rebalance.ipynb #e51671c0
+def head_excluded(model) -> set:
+    "The modalities `train.head_exclude` keeps from the fused head (empty for models without it)."
+    t = getattr(getattr(model, 'cfg', None), 'train', None)
+    return set(getattr(t, 'head_exclude', '').split('+')) - {''}
+
 def head_input(model,                 # MMDGPP: reads cfg.train, training, head
                features: list,        # M tensors (B, D), the modalities' features in order
                batch: dict,           # the batch (its 'label' for ogm)
@@ -68,7 +73,7 @@ def head_input(model,                 # MMDGPP: reads cfg.train, training, head
                ) -> torch.Tensor:
     "(B, M·D) input of the fused head, with the training-time rebalancer of `train.head_rebalance`."
     t = model.cfg.train
-    excl = [m for m in getattr(t, 'head_exclude', '').split('+') if m]   # a control: these never reach the head
+    excl = head_excluded(model)                                          # a control: these never reach the head
     if excl:
         if not set(excl) < set(model.modalities):
             fail(f'train.head_exclude must name some of {" + ".join(model.modalities)} (not all), got {t.head_exclude!r}')
