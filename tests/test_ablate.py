@@ -146,6 +146,7 @@ def test_failing_run_is_recorded_and_the_batch_goes_on(tmp_path, capsys):
     batch = tmp_path/'batch'
     code, out = _main(capsys, 'ablate', g, '--out', batch, '--no-progress')
     assert code == 1, out                                        # some runs failed: exit 1, not a usage error
+    assert json.loads((batch/'batch.json').read_text())['template'] == 'toy.ipynb'   # no checkout path recorded
     df = _results(batch)
     assert df.status.tolist() == ['ok', 'failed', 'ok', 'failed']
     bad = df[df.FAIL]
@@ -295,6 +296,13 @@ def test_committed_p1_runs_keep_their_folder_names(batch):
     if batch.endswith('_const'):                                  # run with the constant start, the default then
         cfg = json.loads((ABL/'results'/batch/next(n for n in folders if '_variant-mmdgpp_' in n)/'config.json').read_text())
         assert cfg['adapter']['logvar_init'] == -3.0
+
+
+def test_committed_batches_name_their_template_without_a_path():
+    "A committed batch.json names its template by file name (a path would be the machine it ran on); the template exists."
+    metas = [json.loads(p.read_text()) for p in sorted((ABL/'results').glob('*/batch.json'))]
+    assert len(metas) >= 10
+    for m in metas: assert '/' not in m['template'] and (ABL/m['template']).exists(), m['template']
 
 
 def test_protocol_2_and_3_templates_in_smoke_mode(tmp_path, capsys, monkeypatch, synth_root):

@@ -214,7 +214,7 @@ def run_batch(grid: Grid|str|Path, out: str|Path|None = None, jobs: int = 1, sha
     sel = select_shard(runs, shard)
     check_kernel(kernel)
     bdir = writable_dir(batch_dir(grid, out), 'batch folder')
-    atomic_write_json(bdir/'batch.json', dict(name=grid.name, template=str(grid.template), base=grid.base, axes=grid.axes,
+    atomic_write_json(bdir/'batch.json', dict(name=grid.name, template=grid.template.name, base=grid.base, axes=grid.axes,
                                              description=grid.description, reference=grid.reference))
     done = lambda r: run_status(bdir/r.name) == 'ok' or (not retry_failed and run_status(bdir/r.name) == 'failed')
     todo = [r for r in sel if not done(r)]
