@@ -351,3 +351,16 @@ def test_mech_c_grid_arms_and_expected_signs():
         assert (cfg.data.target, cfg.data.test_subjects, cfg.data.look_strength, cfg.data.preset) == ('W', 334, 0.0, 'evidence')
         assert config_knobs(cfg.data).tag                                          # never today's benchmark folder
     assert arms == {(True, 0.0): {'adp', 'sym', 'dom', 'fixed'}, (True, 1.0): {'adp', 'sym', 'dom', 'fixed'}, (False, 0.0): {'adp', 'sym'}}
+
+
+@pytest.mark.parametrize('batch', ['mech_a_certainty', 'mech_b_regrad', 'mech_c_adp'])
+def test_committed_mechanism_batches_are_their_grids(batch):
+    "Each committed mechanism batch holds exactly today's expansion of its grid, every run finished, with the grid's parameters."
+    folders = {d.name: d for d in (ABL/'results'/batch).iterdir() if d.is_dir()}
+    runs = expand(load_grid(ABL/'grids'/f'{batch}.yaml'))
+    assert {r.name for r in runs} == set(folders)
+    for r in runs:
+        d = folders[r.name]
+        assert json.loads((d/'status.json').read_text())['status'] == 'ok'
+        assert json.loads((d/'params.json').read_text()) == r.params
+        assert (d/'metrics.json').exists() and not list(d.glob('*.pt'))        # results without checkpoints
