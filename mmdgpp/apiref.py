@@ -132,7 +132,8 @@ def _summary(path: str) -> str:
     "The first line of the docstring of the function or class at `path` ('' for data)."
     import inspect
     mod, _, name = path.rpartition('.')
-    obj = getattr(importlib.import_module(mod), name, None)
+    try: obj = getattr(importlib.import_module(mod), name, None)
+    except ImportError: return ''
     return (inspect.getdoc(obj) or '').split('\n')[0].replace('|', '\\|') if inspect.isfunction(obj) or inspect.isclass(obj) else ''
 
 def api_page(mod: str, names: dict[str, str]) -> str:
