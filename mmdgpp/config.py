@@ -22,6 +22,7 @@ MODALITIES = ('rgb', 'depth', 'ir')  # always in this order
 # %% ../nbs/01_config.ipynb #bb26162b
 @dataclass
 class BackboneConfig:
+    "The CLIP backbone: architecture, weights, precision and which of its parts train."
     name: str = 'mmdg-tiny-64'    # any open_clip ViT name, e.g. ViT-B-16, or a registered tiny config
     pretrained: str = 'default'   # 'default' = the architecture's usual weights (synthclip for mmdg-tiny-64, openai for ViTs); '' = random init; a tag or a local checkpoint path
     precision: str = 'fp32'       # fp32 (the papers') | bf16 | fp16: autocast of training and evaluation on CUDA; CPU runs fp32
@@ -29,6 +30,7 @@ class BackboneConfig:
 
 @dataclass
 class AdapterConfig:
+    "The cross-modal adapters (U-Adapter, U-Adapter++) and their certainty."
     kind: str = 'u++'             # none | u (MMDG, MC dropout) | u++ (MMDG++, probabilistic query)
     dim: int = 8                  # bottleneck width of the adapter
     uncertainty: bool = True      # False: certainty fixed to 1 (plain cross-attention adapter)
@@ -44,6 +46,7 @@ class AdapterConfig:
 
 @dataclass
 class PromptConfig:
+    "The text prompts: hand-written, asymmetric domain prompts (ADPs) or learnable."
     kind: str = 'adp'             # none | fixed (hand-written, FLIP style) | adp (asymmetric domain prompts) | ssp (MMDG's single-side prototypes) | sym (learnable, 1 live + 1 spoof) | dom (learnable, a live and a spoof class per source domain)
     n_ctx: int = 5                # learnable context tokens per class
     weight: float = 1.0           # weight of each per-modality prompt loss
@@ -51,6 +54,7 @@ class PromptConfig:
 
 @dataclass
 class ReGradConfig:
+    "ReGrad, the rebalanced modality gradient modulation."
     enabled: bool = True          # False: plain gradient of the summed losses
     version: int = 4              # 1 | 2 | 3 | 4 (nbs/05_method.ipynb, "ReGrad")
     beta: float = 0.5             # loss momentum m <- beta m + (1 - beta) L
@@ -61,6 +65,7 @@ class ReGradConfig:
 
 @dataclass
 class DataConfig:
+    "The data: synthetic or real, the protocol and its target, the synthetic generator's knobs, batches."
     source: str = 'synthetic'     # synthetic | real
     protocol: str = 'p1'          # p1 | p2 | p3 (mmdgpp/protocols.yaml)
     target: str = 'W'             # target of the protocol (W, S, P, C for p1/p2; PS, CW for p3)
@@ -86,6 +91,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
+    "Training: epochs, learning rate and warm-up, device, model selection, checkpoints, head rebalancing."
     epochs: int = 5
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -106,6 +112,7 @@ class TrainConfig:
 
 @dataclass
 class ExperimentConfig:
+    "One experiment: the model and a section per component; what a run folder stores as `config.json`."
     model: str = 'mmdgpp'         # erm | flip | mmdg | mmdgpp (the model registry)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     adapter: AdapterConfig = field(default_factory=AdapterConfig)

@@ -6,17 +6,18 @@ method notebooks so their committed outputs are reproducible."""
 
 # %% ../nbs/03_docs.ipynb #06a285a4
 from __future__ import annotations
-import html, json, os, re, shutil, subprocess, sys, time
+import json, os, re, shutil, subprocess, sys, time
 from pathlib import Path
 from .core import fail, atomic_write_text
 from .docsite import offline_search, check_offline_search, run_mkdocs
+from .outputs import freeze_widgets, compact_notebook
+from .apiref import MARKDOWN, mkdocstrings_plugin, write_api_pages
 
 # %% auto #0
-__all__ = ['PARTS', 'METHOD_PARTS', 'FRAME_NOTE', 'MATHJAX', 'MATHJAX_CONFIG', 'CSS', 'SEED_CELL', 'repo_root', 'readme_markdown',
+__all__ = ['PARTS', 'METHOD_PARTS', 'MATHJAX', 'MATHJAX_CONFIG', 'CSS', 'SEED_CELL', 'repo_root', 'readme_markdown',
            'write_readme', 'readme_in_sync', 'reading_order', 'method_notebooks', 'nb_title', 'strip_directives',
-           'clean_cells', 'widget_frame', 'freeze_widgets', 'page_name', 'rewrite_links', 'prepare_notebook',
-           'api_modules', 'site_config', 'prepare_site', 'align_anchors', 'on_page_content', 'check_site', 'build_site',
-           'compact_png', 'compact_notebook', 'execute_notebook', 'execute_notebooks']
+           'clean_cells', 'page_name', 'rewrite_links', 'prepare_notebook', 'site_config', 'prepare_site',
+           'align_anchors', 'on_page_content', 'check_site', 'build_site', 'execute_notebook', 'execute_notebooks']
 
 # %% ../nbs/03_docs.ipynb #42f2610f
 def repo_root() -> Path:
@@ -105,79 +106,6 @@ def clean_cells(nb: dict) -> dict:
         out.append(c)
     return {**nb, 'cells': out}
 
-# %% ../nbs/03_docs.ipynb #bdbbcce1
-_WSTATE, _WVIEW = 'application/vnd.jupyter.widget-state+json', 'application/vnd.jupyter.widget-view+json'
-
-def _wbuffers(m: dict) -> dict:
-    "A widget model's binary buffers (base64 text), by their path's first key."
-    return {b['path'][0]: b['data'] for b in m.get('buffers', []) if b.get('encoding') == 'base64'}
-
-def _output_html(o: dict) -> str:
-    d = o.get('data', {})
-    if o.get('output_type') == 'stream': return f'<pre>{html.escape(o.get("text", ""))}</pre>'
-    for k in ('image/png', 'image/jpeg'):
-        if k in d: return f'<img src="data:{k};base64,{d[k].strip() if isinstance(d[k], str) else "".join(d[k])}" alt="figure">'
-    if 'text/html' in d: return d['text/html'] if isinstance(d['text/html'], str) else ''.join(d['text/html'])
-    if 'text/plain' in d: return f'<pre>{html.escape(d["text/plain"] if isinstance(d["text/plain"], str) else "".join(d["text/plain"]))}</pre>'
-    return ''
-
-def widget_frame(state: dict, model_id: str) -> str:
-    "Static HTML of a saved widget (and its children) as it was when the notebook ran: no JavaScript, no network."
-    m = state.get(model_id)
-    if m is None: return '<em>(widget state not saved)</em>'
-    name, s = m.get('model_name', ''), m.get('state', {})
-    kid = lambda ref: widget_frame(state, ref.removeprefix('IPY_MODEL_'))
-    desc = html.escape(s.get('description', '') or '')
-    if name in ('VBoxModel', 'BoxModel', 'GridBoxModel', 'HBoxModel'):
-        d = 'row' if name == 'HBoxModel' else 'column'
-        return f'<div class="wf-box wf-{d}">' + ''.join(kid(c) for c in s.get('children', [])) + '</div>'
-    if name in ('TabModel', 'AccordionModel', 'StackModel'):
-        titles = s.get('titles') or []
-        return '<div class="wf-box wf-column">' + ''.join(
-            f'<div class="wf-tab"><b>{html.escape(str(titles[i]) if i < len(titles) else "")}</b>{kid(c)}</div>'
-            for i, c in enumerate(s.get('children', []))) + '</div>'
-    if name in ('HTMLModel', 'HTMLMathModel'): return f'<div class="wf-html">{s.get("value", "")}</div>'
-    if name in ('LabelModel', 'TextModel', 'TextareaModel'): return f'<span class="wf-ctl">{desc} {html.escape(str(s.get("value", "")))}</span>'
-    if name == 'ImageModel':
-        data = _wbuffers(m).get('value')
-        return f'<img class="wf-img" src="data:image/{s.get("format", "png")};base64,{data}" alt="widget image">' if data else ''
-    if name == 'OutputModel': return '<div class="wf-out">' + ''.join(_output_html(o) for o in s.get('outputs', [])) + '</div>'
-    if name == 'PlayModel': return '<span class="wf-ctl">▶</span>'
-    if name in ('CheckboxModel', 'ToggleButtonModel'): return f'<span class="wf-ctl">{"☑" if s.get("value") else "☐"} {desc}</span>'
-    if name == 'ButtonModel': return f'<span class="wf-ctl wf-button">{desc}</span>'
-    if 'index' in s and '_options_labels' in s:
-        i, labels = s['index'], s['_options_labels']
-        val = ', '.join(labels[j] for j in i) if isinstance(i, list) else (labels[i] if i is not None else '—')
-        return f'<span class="wf-ctl">{desc} <b>{html.escape(str(val))}</b></span>'
-    if 'value' in s:
-        v = s['value']
-        v = ' – '.join(map(str, v)) if isinstance(v, list) else v
-        if isinstance(v, float): v = f'{v:.3g}'
-        return f'<span class="wf-ctl">{desc} <b>{html.escape(str(v))}</b></span>'
-    return f'<span class="wf-ctl">{html.escape(name.removesuffix("Model"))}</span>'
-
-# %% ../nbs/03_docs.ipynb #231ea3ab
-FRAME_NOTE = ('<p class="wf-note">A static frame of an interactive widget, as saved when the notebook ran. '
-              'Open the notebook in Jupyter to use it.</p>')
-
-def freeze_widgets(nb: dict) -> dict:
-    "A copy of `nb` whose widget outputs are static HTML frames (from the saved widget state) and with no widget metadata."
-    state = nb.get('metadata', {}).get('widgets', {}).get(_WSTATE, {}).get('state', {})
-    cells = []
-    for c in nb['cells']:
-        if c['cell_type'] == 'code' and c.get('outputs'):
-            outs = []
-            for o in c['outputs']:
-                v = o.get('data', {}).get(_WVIEW)
-                if v is not None:
-                    o = {'output_type': 'display_data', 'metadata': {},
-                         'data': {'text/html': f'<div class="widget-frame">{widget_frame(state, v["model_id"])}{FRAME_NOTE}</div>'}}
-                outs.append(o)
-            c = {**c, 'outputs': outs}
-        cells.append(c)
-    meta = {k: v for k, v in nb.get('metadata', {}).items() if k != 'widgets'}
-    return {**nb, 'cells': cells, 'metadata': meta}
-
 # %% ../nbs/03_docs.ipynb #56c87b09
 def page_name(nb: Path) -> str:
     "The site file of notebook `nb` (flat: `ablations/summary.ipynb` → `ablations-summary.ipynb`)."
@@ -213,31 +141,21 @@ CSS = '''.widget-frame { border: 1px solid #ccc; border-radius: 4px; padding: .5
 .wf-html table { font-size: .8em; }
 '''
 
-def api_modules() -> list[str]:
-    "The package's public modules (dotted names), in source order."
-    lib = repo_root()/'mmdgpp'
-    mods = sorted(p.relative_to(lib).with_suffix('') for p in lib.rglob('*.py'))
-    return ['mmdgpp.' + '.'.join(m.parts) for m in mods if not any(x.startswith('_') for x in m.parts)]
-
 def site_config(build: Path, site: Path, nav: list) -> dict:
-    "The mkdocs configuration of the site (material theme, notebooks via mkdocs-jupyter, API via mkdocstrings)."
+    "The mkdocs configuration of the site (material theme, notebooks via mkdocs-jupyter, API via mkdocstrings and `mmdgpp.apiref`)."
     return {
         'site_name': 'mmdgpp', 'site_description': 'MMDG++ for multimodal face anti-spoofing: the workbook',
         'docs_dir': str(build/'docs'), 'site_dir': str(site), 'use_directory_urls': False, 'strict': True,
         'theme': {'name': 'material', 'font': False, 'features': ['navigation.sections', 'navigation.footer', 'search.highlight']},
         'extra_css': ['assets/mmdgpp.css'],
-        'markdown_extensions': ['admonition', {'toc': {'permalink': True}}],
+        'markdown_extensions': MARKDOWN,
         'validation': {'omitted_files': 'warn', 'absolute_links': 'warn', 'unrecognized_links': 'warn', 'anchors': 'warn'},
         'hooks': [str(build/'hooks.py')],   # imports this module's `on_page_content`
         'plugins': ['search',
                     {'mkdocs-jupyter': {'execute': False, 'include_source': False, 'include_requirejs': False, 'ignore_h1_titles': True,
                                         'custom_mathjax_url': MATHJAX, 'cache_dir': str(build/'cache'),
                                         'remove_tag_config': {'remove_input_tags': ['remove_input']}}},
-                    {'mkdocstrings': {'default_handler': 'python', 'handlers': {'python': {
-                        'paths': [str(repo_root())],
-                        'options': {'show_source': False, 'show_root_heading': True, 'members_order': 'source',
-                                    'show_signature_annotations': True, 'separate_signature': True,
-                                    'docstring_style': None, 'show_if_no_docstring': False}}}}}],
+                    mkdocstrings_plugin()],
         'nav': nav}
 
 # %% ../nbs/03_docs.ipynb #e19d27a4
@@ -261,11 +179,7 @@ def prepare_site(build: str|Path|None=None, site: str|Path|None=None) -> Path:
             entries.append({nb_title(p): page_name(p)})
         nav.append({part: entries} if part != 'Start here' else entries)
     nav = [e for x in nav for e in (x if isinstance(x, list) else [x])]
-    api = []
-    for mod in api_modules():
-        (docs/'api'/f'{mod}.md').write_text(f'# `{mod}`\n\n::: {mod}\n')
-        api.append({mod: f'api/{mod}.md'})
-    nav.append({'API reference': api})
+    nav.append({'API reference': write_api_pages(docs)})
     shutil.copytree(Path(jupyter_server_mathjax.__file__).parent/'static', docs/'assets'/'mathjax')
     (docs/'assets'/'mathjax'/'config'/'local').mkdir(exist_ok=True)
     (docs/'assets'/'mathjax'/'config'/'local'/'mmdgpp.js').write_text(MATHJAX_CONFIG)
@@ -346,43 +260,6 @@ def build_site(build: str|Path|None=None, site: str|Path|None=None,
     problems = check_site(site) + check_offline_search(site)
     if problems: fail(f'{len(problems)} problems in the built site:\n' + '\n'.join(problems[:50]))
     return site
-
-# %% ../nbs/03_docs.ipynb #9ad59cf8
-def compact_png(data: bytes) -> bytes:
-    "`data` (a PNG) as an 8-bit palette PNG when that is smaller, else unchanged."
-    import io
-    from PIL import Image
-    im = Image.open(io.BytesIO(data))
-    if im.mode == 'P': return data
-    q = im.convert('RGB').quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    buf = io.BytesIO(); q.save(buf, 'PNG', optimize=True)
-    return buf.getvalue() if buf.tell() < len(data) else data
-
-def _b64(s) -> str: return s if isinstance(s, str) else ''.join(s)
-
-def _compact_b64(s) -> str:
-    import base64
-    return base64.b64encode(compact_png(base64.b64decode(_b64(s)))).decode() + '\n'
-
-def compact_notebook(nb: dict) -> dict:
-    "`nb` (changed in place) with palette PNG figures and only the widget models that displayed widgets use."
-    for c in nb['cells']:
-        for o in c.get('outputs', []):
-            if 'image/png' in o.get('data', {}): o['data']['image/png'] = _compact_b64(o['data']['image/png'])
-    ws = nb.get('metadata', {}).get('widgets', {}).get(_WSTATE)
-    if ws:
-        st, todo = ws['state'], [o['data'][_WVIEW]['model_id'] for c in nb['cells'] for o in c.get('outputs', []) if _WVIEW in o.get('data', {})]
-        used = set()
-        while todo:
-            m = todo.pop()
-            if m in used or m not in st: continue
-            used.add(m); todo += re.findall(r'IPY_MODEL_([0-9a-f]{32})', json.dumps(st[m]['state']))
-        ws['state'] = {k: v for k, v in st.items() if k in used}
-        for m in ws['state'].values():
-            if m['model_name'] == 'LayoutModel': m['state'] = {k: v for k, v in m['state'].items() if v is not None}   # unset: the default
-            for b in m.get('buffers', []):
-                if m['model_name'] == 'ImageModel' and b.get('encoding') == 'base64': b['data'] = _compact_b64(b['data']).strip()
-    return nb
 
 # %% ../nbs/03_docs.ipynb #6969a1b3
 SEED_CELL = '''import os, random

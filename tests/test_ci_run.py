@@ -10,6 +10,7 @@ def test_progress_is_not_held_back(tmp_path):
                                  'echo "make: *** [Makefile:9: test-pytest] Error 1" >&2\n'
                                  'echo "make: Target \'test\' not remade because of errors." >&2\nexit 2\n')
     (tmp_path/'make').chmod(0o755)
+    (tmp_path/'chromium').write_text('#!/bin/sh\n'); (tmp_path/'chromium').chmod(0o755)   # installed: nothing to install
     p = subprocess.Popen([str(ROOT/'.ci'/'run')], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          env=dict(os.environ, PATH=f'{tmp_path}:{os.environ["PATH"]}'))
     t0, first = time.time(), b''

@@ -10,9 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = next((p for p in (shutil.which('chromium'), shutil.which('chromium-browser'), shutil.which('google-chrome')) if p), None)
 needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason='no Chromium on this machine (Debian: apt-get install chromium). CI does not install it: '
-                             'the Debian package took about 4 minutes to install here; `make docs` still builds and '
-                             'link-checks the site in CI')
+    CHROMIUM is None, reason='no Chromium on this machine (Debian: apt-get install chromium; .ci/run installs it)')
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync', '--virtual-time-budget=20000']
 

@@ -102,7 +102,8 @@ def test_smoke_batches_feed_the_protocol_tables(tmp_path, synth_root, monkeypatc
     monkeypatch.setenv('MMDGPP_SYNTH_ROOT', str(synth_root))
     monkeypatch.setenv('OMP_NUM_THREADS', '1')
     from mmdgpp.ablate import load_results
-    from mmdgpp.ablate.summary import protocol_tables, run_scores
+    from mmdgpp.ablate.summary import run_scores
+    from mmdgpp.ablate.protocols import protocol_tables
     axes = {'SEED': [0], 'TARGET': None, 'variant': {'erm': {'MODEL': 'erm'}, 'mmdgpp': {}}}
     for name, target in (('evidence_p2.yaml', 'W'), ('evidence_p3.yaml', 'PS')):
         g = yaml.safe_load((ABL/'grids'/name).read_text())

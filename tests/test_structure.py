@@ -1,5 +1,6 @@
 """The package's structure: the import graph of `mmdgpp` (every module, module-level and function-level imports alike)
-has no cycle, and the public names re-exported from `mmdgpp` resolve to the objects their modules define."""
+has no cycle, no module is longer than 400 lines, and the public names re-exported from `mmdgpp` resolve to the
+objects their modules define."""
 import ast, os, subprocess, sys
 from pathlib import Path
 import pytest
@@ -82,6 +83,18 @@ def test_package_import_graph_has_no_cycle():
     assert len(g) > 20 and 'mmdgpp.train.trainer' in g and 'mmdgpp.data.synth' in g
     cycle = find_cycle(g)
     assert cycle is None, 'import cycle: ' + ' -> '.join(cycle)
+
+
+
+MAX_LINES = 400
+
+
+def test_every_module_is_at_most_400_lines():
+    "One concept per module: every module of the package (the generated index `_modidx.py` aside) has at most 400 lines."
+    mods = [p for p, _ in module_names().values() if p.name != '_modidx.py']
+    assert len(mods) > 20
+    big = {str(p.relative_to(ROOT)): n for p in mods if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert not big, f'modules over {MAX_LINES} lines (give a concept its own notebook): {big}'
 
 
 def test_import_mmdgpp_is_light():

@@ -11,7 +11,7 @@ from .runner import _kernel_manager_class, _read_json
 # %% auto #0
 __all__ = ['BOOT_METRICS', 'metric_columns', 'load_results', 'summary_stats', 'format_table', 'markdown_table', 'run_scores',
            'bootstrap_summary', 'format_ci_table', 'plot_forest', 'published_beside', 'plot_variants', 'plot_heatmap',
-           'score_shift', 'paired_drop', 'drop_record', 'drop_summary', 'protocol_tables', 'run_summary']
+           'run_summary']
 
 # %% ../../nbs/64_ablate.summary.ipynb #80920cfc
 def metric_columns(df) -> list[str]:
@@ -300,89 +300,6 @@ def plot_heatmap(long: 'pd.DataFrame', metric: str = 'hter', scale: float = 100)
     ax.set_xlabel(''); ax.set_ylabel('')
     fig.tight_layout()
     return fig
-
-# %% ../../nbs/64_ablate.summary.ipynb #9480ac52
-def _paired(full: 'pd.DataFrame', missing: 'pd.DataFrame', what: str = 'scores') -> tuple:
-    "The two video-score tables indexed by video, checked to hold the same videos with the same labels."
-    f, m = full.set_index('video').sort_index(), missing.set_index('video').sort_index()
-    if not f.index.equals(m.index) or not (f.label.values == m.label.values).all():
-        fail(f'{what}: the full-modality and the missing-modality tests hold other videos; a paired drop needs the same ones')
-    return f, m
-
-def score_shift(full: 'pd.DataFrame', missing: 'pd.DataFrame') -> dict:
-    "Per class: mean paired change of the video scores (missing - full) and the Wasserstein-1 distance of the two distributions."
-    f, m = _paired(full, missing)
-    out = {}
-    for lab, name in ((1, 'live'), (0, 'spoof')):
-        a, b = f.score.values[f.label.values == lab], m.score.values[m.label.values == lab]
-        out[f'shift_{name}'] = float((b - a).mean())
-        out[f'w1_{name}'] = float(np.abs(np.sort(a) - np.sort(b)).mean())   # equal sizes: W1 = mean gap of the sorted scores
-    return out
-
-def paired_drop(full: 'pd.DataFrame', missing: 'pd.DataFrame', threshold: float, rng=None, B: int = 2000,
-                counts: tuple|None = None) -> dict:
-    "{metric: (missing - full, (B,) resampled values)} of one model on the same videos; `threshold`: the full-modality val-EER one."
-    from mmdgpp.eval.metrics import resample_counts
-    f, m = _paired(full, missing)
-    y = f.label.values
-    if counts is None:
-        rng = rng if rng is not None else np.random.default_rng(0)
-        counts = resample_counts(int((y == 1).sum()), B, rng), resample_counts(int((y == 0).sum()), B, rng)
-    one = np.ones((1, int((y == 1).sum()))), np.ones((1, int((y == 0).sum())))
-    out = {}
-    for k in BOOT_METRICS:
-        st = [(_boot_stat(k, d.score.values[y == 1], d.score.values[y == 0], *c, threshold)) for d in (f, m) for c in (one, counts)]
-        out[k] = (float(st[2][0] - st[0][0]), st[3] - st[1])
-    return out
-
-def drop_record(full_res: dict, missing_res: dict, B: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
-    "What a Protocol 2 run records per missing setting: the paired drops (with intervals) and the score shifts."
-    import pandas as pd
-    t = float(full_res['metrics']['val-eer']['threshold'])
-    if abs(float(missing_res['metrics']['val-eer']['threshold']) - t) > 1e-9:
-        fail('the missing-modality test used another val-EER threshold than the full-modality one; it must be the deployed one')
-    read = lambda r: pd.read_csv(r['scores'], dtype={'video': str})
-    f, m = read(full_res), read(missing_res)
-    q, out = [(1 - level) / 2, (1 + level) / 2], score_shift(f, m)
-    for k, (pt, bs) in paired_drop(f, m, t, np.random.default_rng(seed), B).items():
-        lo, hi = np.quantile(bs, q)
-        out.update({f'drop_{k}': pt, f'drop_{k}_lo': float(lo), f'drop_{k}_hi': float(hi)})
-    return out
-
-
-# %% ../../nbs/64_ablate.summary.ipynb #3cdb9580
-def drop_summary(long: 'pd.DataFrame', metric: str = 'hter_val_eer', B: int = 2000, seed: int = 0, level: float = 0.95,
-                 resample_seeds: bool = True) -> 'pd.DataFrame':
-    "Per protocol, missing setting and variant: the paired drop (missing - full, same model, same videos) over seeds, with its interval."
-    b = bootstrap_summary(long[long.condition.fillna('') != ''], metric, None, B, seed, level, resample_seeds, drop=True)
-    b = b[b.setting != 'Avg'].rename(columns={'value': 'drop', 'lo': 'drop_lo', 'hi': 'drop_hi'})
-    return b[['protocol', 'setting', 'variant', 'n_seeds', 'drop', 'drop_lo', 'drop_hi']].reset_index(drop=True)
-
-def protocol_tables(long: 'pd.DataFrame', ref: str = 'mmdgpp', baseline: str = 'erm', B: int = 2000, seed: int = 0,
-                    metrics=tuple(BOOT_METRICS)) -> dict:
-    "{setting: table} of a P2 or P3 batch: per variant and metric the value, the paired drop (P2), variant - `ref` and `ref` - `baseline`, each [95 %]."
-    import pandas as pd
-    ci = lambda v, lo, hi: '—' if v != v else f'{100 * v:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]'
-    cols, p2 = {}, (long.condition.fillna('') != '').any()
-    for k in metrics:
-        a = bootstrap_summary(long, k, ref if ref in set(long.variant) else None, B, seed)
-        b = bootstrap_summary(long, k, baseline, B, seed) if baseline in set(long.variant) else None
-        for _, r in a.iterrows():
-            c = cols.setdefault(r.setting, {}).setdefault(r.variant, {})
-            c[k] = ci(r.value, r.lo, r.hi)
-            c[f'{k} − {ref}'] = ci(r['diff'], r.diff_lo, r.diff_hi)
-            if b is not None and r.variant == ref:
-                rb = b[(b.setting == r.setting) & (b.variant == ref)].iloc[0]
-                c[f'{k}: {ref} − {baseline}'] = ci(rb['diff'], rb.diff_lo, rb.diff_hi)
-        if p2:
-            for _, r in drop_summary(long, k, B, seed).iterrows():
-                cols[r.setting][r.variant][f'{k} drop'] = ci(r['drop'], r.drop_lo, r.drop_hi)
-    if p2:
-        sh = [c for c in long.columns if c.startswith(('shift_', 'w1_'))]
-        for (s, v), g in long[long.condition.fillna('') != ''].groupby(['setting', 'variant'], sort=False):
-            for c in sh: cols[s][v][f'{c} (mean)'] = f'{100 * g[c].mean():.1f}'
-    return {s: pd.DataFrame.from_dict(t, orient='index').fillna('—') for s, t in cols.items()}
-
 
 # %% ../../nbs/64_ablate.summary.ipynb #bb5c1632
 def run_summary(batch: str|Path, notebook: str|Path, kernel: str = 'python3', timeout: int = 600) -> Path:

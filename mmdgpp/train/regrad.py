@@ -11,9 +11,10 @@ from torch import nn
 from fastcore.basics import patch
 from ..core import fail
 from ..config import MODALITIES, ReGradConfig
+from .vjp import PerLossGradients
 
 # %% auto #0
-__all__ = ['RULES', 'UNDEFINED', 'SCOPES', 'VJP_MODES', 'AUTO_TRIALS', 'ReGrad']
+__all__ = ['RULES', 'UNDEFINED', 'SCOPES', 'ReGrad']
 
 # %% ../../nbs/30_train.regrad.ipynb #33cfa61e
 RULES = {  # version -> ((alpha, gamma) when conflicting, (alpha, gamma) when agreeing)
@@ -59,7 +60,7 @@ class _Layout:
         return self.G
 
 # %% ../../nbs/30_train.regrad.ipynb #2cbd981d
-class ReGrad:
+class ReGrad(PerLossGradients):
     "Rebalanced modality gradient modulation (MMDG/MMDG++): writes `.grad` of every trainable parameter."
     def __init__(self, cfg: ReGradConfig,           # enabled, version (1-4), beta, use_certainty
                  modality_params: dict,              # modality -> trainable tensors of that modality's branch
@@ -288,24 +289,6 @@ def backward(self: ReGrad, losses: dict,           # 'fused' and one entry per m
 
 # %% ../../nbs/30_train.regrad.ipynb #1744349a
 @patch
-def vjps(self: ReGrad, targets: list) -> list:
-    "The gradients of each (row, loss) over the trainable tensors as (row, gradients) pairs, as `cfg.vjp` says."
-    st = self._vjp_state()
-    if st['used'] == 'batched': return self._vjp_batched(targets)
-    if st['used'] == 'sequential': return self._vjp_sequential(targets)
-    return self._vjp_decide(targets)          # 'batched' not yet tried, or 'auto' still timing
-
-@patch
-def _vjp_sequential(self: ReGrad, targets: list) -> list:
-    "One vector-Jacobian product per loss; the graph is retained until the last."
-    out = []
-    for i, (row, L) in enumerate(targets):
-        gs = (torch.autograd.grad(L, self.params, retain_graph=i < len(targets) - 1, allow_unused=True)
-              if L.requires_grad else (None,) * len(self.params))
-        out.append((row, gs))
-    return out
-
-@patch
 def _gather(self: ReGrad, rows: list, world: int=1) -> torch.Tensor:
     "The flat buffer G (1+M, P) from per-row gradient tuples, averaged over processes when distributed."
     G = self.layout().fill(rows)
@@ -322,80 +305,6 @@ def apply(self: ReGrad, rows: list, pres: torch.Tensor, U: torch.Tensor, fast: t
     for p, v, r in zip(self.params, lay.out_views, reached): p.grad = v if r else None
     diag.update(momentum=self.momentum.clone(), present=pres)
     return diag
-
-# %% ../../nbs/30_train.regrad.ipynb #b7a1d0e2
-VJP_MODES = ('sequential', 'batched', 'auto')
-AUTO_TRIALS = 3      # timed steps of each kind before 'auto' decides (after one untimed warm-up step of each)
-
-@patch
-def _vjp_state(self: ReGrad) -> dict:
-    "How the per-loss gradients are taken: the mode asked for, the one `used` (None until decided), why, and trial times."
-    st = self.__dict__.get('_vjp')
-    if st is None:
-        mode = getattr(self.cfg, 'vjp', 'sequential')
-        if mode not in VJP_MODES: fail(f'regrad.vjp must be {", ".join(VJP_MODES)}; got {mode!r}')
-        st = self.__dict__['_vjp'] = dict(mode=mode, used='sequential' if mode == 'sequential' else None,
-                                          note='', times={'sequential': [], 'batched': []})
-    return st
-
-@patch
-def _vjp_batched(self: ReGrad, targets: list, retain: bool=False) -> list:
-    "All per-loss gradients in one batched backward: the stacked losses against the rows of an identity."
-    n = len(self.params)
-    live = [(row, L) for row, L in targets if L.requires_grad]
-    if len(live) < 2: return self._vjp_sequential(targets)
-    Ls = torch.stack([L.reshape(()).float() for _, L in live])
-    eye = torch.eye(len(live), device=Ls.device, dtype=Ls.dtype)
-    gb = torch.autograd.grad(Ls, self.params, eye, retain_graph=retain, allow_unused=True, is_grads_batched=True)
-    got = {row: tuple(None if g is None else g[k] for g in gb) for k, (row, _) in enumerate(live)}
-    return [(row, got.get(row, (None,) * n)) for row, _ in targets]
-
-@patch
-def _vjp_try_batched(self: ReGrad, targets: list):
-    "The batched gradients, or None (with the reason recorded) when an operation of the graph cannot be batched."
-    import warnings
-    st = self._vjp_state()
-    try:
-        with warnings.catch_warnings(record=True) as ws:
-            warnings.simplefilter('always')
-            rows = self._vjp_batched(targets, retain=True)      # the graph survives a failure: sequential still works
-    except RuntimeError as e:
-        st['used'], st['note'] = 'sequential', f'batched per-loss gradients failed ({str(e).splitlines()[0][:200]}); using sequential'
-        return None
-    slow = [str(w.message).splitlines()[0][:200] for w in ws if 'batching rule' in str(w.message)]
-    if slow: st['note'] = f'batched per-loss gradients use a slow fallback: {slow[0]}'
-    return rows
-
-@patch
-def _vjp_decide(self: ReGrad, targets: list) -> list:
-    "'batched' on its first step (falls back to sequential on failure); 'auto': alternate and time both, then keep the faster."
-    import time
-    st = self._vjp_state()
-    if st['mode'] == 'batched':
-        rows = self._vjp_try_batched(targets)
-        if rows is None: return self._vjp_sequential(targets)
-        st['used'] = 'batched'
-        return rows
-    ts = st['times']
-    kind = 'batched' if len(ts['batched']) < len(ts['sequential']) else 'sequential'
-    dev = self.params[0].device
-    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
-    sync(); t0 = time.perf_counter()
-    rows = self._vjp_try_batched(targets) if kind == 'batched' else self._vjp_sequential(targets)
-    if rows is None: return self._vjp_sequential(targets)       # batched failed: decided for sequential
-    sync(); ts[kind].append(time.perf_counter() - t0)
-    if len(ts['batched']) == AUTO_TRIALS + 1:                   # the first step of each kind is a warm-up
-        med = {k: sorted(v[1:])[len(v[1:]) // 2] for k, v in ts.items()}
-        st['used'] = min(med, key=med.get)
-        st['note'] = (f'auto: batched {med["batched"] * 1e3:.1f} ms, sequential {med["sequential"] * 1e3:.1f} ms '
-                      f'(median of {AUTO_TRIALS} steps each); using {st["used"]}' + (f'; {st["note"]}' if st['note'] else ''))
-    return rows
-
-@patch
-def vjp_report(self: ReGrad) -> dict:
-    "The per-loss gradient mode for a run's log: asked for, used (None while 'auto' is still timing) and why."
-    st = self._vjp_state()
-    return dict(vjp=st['mode'], vjp_used=st['used'], vjp_note=st['note'])
 
 # %% ../../nbs/30_train.regrad.ipynb #0cd20102
 @patch
