@@ -111,18 +111,19 @@ def page_name(nb: Path) -> str:
     "The site file of notebook `nb` (flat: `ablations/summary.ipynb` → `ablations-summary.ipynb`)."
     return nb.name if nb.parent.name == 'nbs' else f'{nb.parent.name}-{nb.name}'
 
-def rewrite_links(nb: dict, pages: set[str]) -> dict:
-    "A copy of `nb` whose markdown links to notebooks of the site point at their pages (`x.ipynb` → `x.html`)."
+def rewrite_links(nb: dict, pages: set[str], folder: str = 'nbs') -> dict:
+    "A copy of `nb` (a notebook of `folder`) whose markdown links to notebooks of the site point at their pages (`x.ipynb` → `x.html`)."
     def sub(m):
-        target, frag = m.group(2).replace('ablations/', 'ablations-'), m.group(3) or ''
+        up, target, frag = m.group(2) or '', m.group(3).replace('ablations/', 'ablations-'), m.group(4) or ''
+        if not up.startswith('..') and folder != 'nbs' and '/' not in m.group(3): target = f'{folder}-{target}'   # a sibling in ablations/
         return f'{m.group(1)}{Path(target).stem}.html{frag}' if Path(target).name in pages else m.group(0)
-    pat = re.compile(r'(\]\(|href=")(?:\./|\.\./nbs/|\.\./)?((?:ablations/)?[\w.-]+\.ipynb)(#[\w.-]*)?')   # ../nbs/ from ablations/, ../ablations/ from nbs/
+    pat = re.compile(r'(\]\(|href=")(\./|\.\./nbs/|\.\./)?((?:ablations/)?[\w.-]+\.ipynb)(#[\w.-]*)?')   # ../nbs/ from ablations/, ../ablations/ from nbs/
     cells = [{**c, 'source': pat.sub(sub, _src(c))} if c['cell_type'] == 'markdown' else c for c in nb['cells']]
     return {**nb, 'cells': cells}
 
 def prepare_notebook(src: Path, pages: set[str]) -> dict:
     "The site copy of one notebook: cleaned cells, frozen widgets, site links (committed outputs kept, nothing executed)."
-    return rewrite_links(freeze_widgets(clean_cells(json.loads(Path(src).read_text()))), pages)
+    return rewrite_links(freeze_widgets(clean_cells(json.loads(Path(src).read_text()))), pages, Path(src).parent.name)
 
 # %% ../nbs/03_docs.ipynb #de2d1f63
 MATHJAX = 'assets/mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe,local/mmdgpp'
