@@ -57,7 +57,7 @@ COMMAND_MODULES = {
     'eval': ('mmdgpp.eval.evaluate', 'evaluate a checkpoint on a protocol\'s target'),
     'ablate': ('mmdgpp.ablate', 'run an ablation grid of papermill notebooks'),
     'pretrain': ('mmdgpp.models.pretrain', 'contrastive pretraining of the tiny CLIP on the captioned synthetic corpus'),
-    'data': ('mmdgpp.data.check', 'check a copy of the real datasets against the split lists'),
+    'data': ('mmdgpp.data.check', 'check a copy of the real datasets against the split lists, or convert one (wmca)'),
     'predict': ('mmdgpp.eval.predict', 'score RGB/depth/IR samples with a trained run: live probability, decision, certainty'),
 }
 

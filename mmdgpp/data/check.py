@@ -258,7 +258,10 @@ def _cli_check(p):
     return run
 
 def cli_data(p):
-    "`mmdgpp data check`: arguments and runner."
+    "`mmdgpp data check` and `mmdgpp data convert`: arguments and runners."
+    from .convert import cli_convert
     sub = p.add_subparsers(dest='data_command', metavar='ACTION', required=True)
-    runners = dict(check=_cli_check(sub.add_parser('check', help='check a copy of the datasets against the split lists')))
+    runners = dict(check=_cli_check(sub.add_parser('check', help='check a copy of the datasets against the split lists')),
+                   convert=cli_convert(sub.add_parser('convert', help='write the frames the split lists name from a release '
+                                                      'in another form (wmca: its HDF5 files, 19a_data.convert)')))
     return lambda a: runners[a.data_command](a)
