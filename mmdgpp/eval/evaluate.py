@@ -14,7 +14,7 @@ import logging
 _log = logging.getLogger('mmdgpp.eval.evaluate')
 from ..config import ExperimentConfig, from_dict, parse_overrides
 from ..cliargs import add_task_args, add_set_arg, add_device_arg, add_out_arg, add_progress_arg, progress_of, add_threads_arg
-from ..train.checkpoints import (   # what evaluation shares with training (33_train.checkpoints)
+from .checkpoints import (   # what evaluation shares with training (45_eval.checkpoints)
     read_checkpoint, load_trainable_state, predict, build_model_and_data, scalar_metrics, check_task, seed_all, check_fingerprint,
     writable_dir, effective_precision)
 
@@ -260,7 +260,7 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
     kw = dict(batch_size=2 * cfg.data.batch_size, device=dev, precision=cfg.backbone.precision, num_workers=cfg.data.num_workers,
               progress=progress)
     from mmdgpp.eval.metrics import compute_metrics
-    from mmdgpp.train.checkpoints import check_val_scores
+    from mmdgpp.eval.checkpoints import check_val_scores
     from mmdgpp.models.certainty import CertaintyMeter
     meter = CertaintyMeter()
     mods = ModalityReadouts(model)               # per-modality read-outs of the test pass (key `modalities`)

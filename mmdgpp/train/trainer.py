@@ -15,7 +15,7 @@ import logging
 _log = logging.getLogger('mmdgpp.train.trainer')     # epoch lines and notes (INFO); `--quiet` hides them
 from ..config import ExperimentConfig, MODALITIES, to_dict, save_config
 from ..models.certainty import certainty_sums, certainty_readout, certainty_columns
-from .checkpoints import (   # what training shares with evaluation (33_train.checkpoints)
+from ..eval.checkpoints import (   # what training shares with evaluation (45_eval.checkpoints)
     seed_all, check_task, trainable_state, load_trainable_state, frozen_fingerprint, check_fingerprint,
     save_checkpoint, read_checkpoint, build_model_and_data, _autocast, to_device, predict, scalar_metrics)
 from .reproducibility import get_rng_state, set_rng_state, deterministic, epoch_order, make_loader  # re-exported
@@ -64,7 +64,7 @@ def val_loss(scores, labels) -> float:
 def validate(model: nn.Module, dataset, cfg: ExperimentConfig, device='cpu', progress: bool=False) -> dict:
     "Video-level metrics of `model` on `dataset` (threshold: the set's own EER)."
     from mmdgpp.eval.metrics import compute_metrics
-    from mmdgpp.train.checkpoints import check_val_scores
+    from mmdgpp.eval.checkpoints import check_val_scores
     p = predict(model, dataset, 2 * cfg.data.batch_size, device, cfg.backbone.precision, cfg.data.num_workers, progress, 'validate')
     check_val_scores(p, dataset)          # names the val lists (and hints at lr / grad_clip for NaN scores)
     m = scalar_metrics(compute_metrics(p['scores'], p['labels'], p['attacks'], p['videos'], threshold='test-eer'))
