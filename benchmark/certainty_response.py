@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from mmdgpp.config import from_dict, parse_overrides
 from mmdgpp.models.certainty import CertaintyMeter
-from mmdgpp.train.checkpoints import build_model_and_data, predict
+from mmdgpp.eval.checkpoints import build_model_and_data, predict
 from mmdgpp.train.trainer import train
 
 class Flagged(torch.utils.data.Dataset):

@@ -12,7 +12,7 @@ GRID = ROOT/'ablations'/'grids'/'quick.yaml'
 # piped into other tools, the interrupt notice), the command line's `error: ...` line, a table a notebook asks for,
 # the documentation builder (a developer tool) and the pretraining script.
 ALLOWED = {('cli.py', 'run'), ('cli.py', 'main'), ('ablate/cli.py', 'cli_ablate'), ('ablate/cli.py', '_cli_run'),
-           ('data/probe.py', 'print_probe_table'), ('models/pretrain.py', 'run'),
+           ('interpret/probe.py', 'print_probe_table'), ('models/pretrain.py', 'run'),
            ('data/check.py', 'run'), ('data/check.py', 'update'), ('eval/predict.py', 'run'),   # `data check`'s table and progress lines, `predict`'s CSV / JSON
            ('models/pretrain.py', '_say')}   # pretraining progress lines off a terminal
 ALLOWED_MODULES = {'docs.py', 'docsite.py'}   # the documentation builder and its mkdocs hooks (developer tools)

@@ -46,7 +46,7 @@ def test_eval_without_the_modality_in_training_writes_nothing(tiny_run):
     "A model whose training samples never carried depth: a depth-missing test is refused before any folder is made."
     from mmdgpp.core import MMDGError
     from mmdgpp.eval.evaluate import evaluate, trained_modalities
-    from mmdgpp.train.checkpoints import build_model_and_data
+    from mmdgpp.eval.checkpoints import build_model_and_data
     def no_depth(cfg, device):
         model, data = build_model_and_data(cfg, device)
         data.train.missing = ('depth',)         # as if the source datasets had no depth files

@@ -135,3 +135,51 @@ def test_readme_python_example_runs(tmp_path):
     task, nums = last.split()[0], [float(x) for x in re.findall(r'(?<![\w-])\d+\.\d+(?:e-?\d+)?', last)]
     assert task == 'p1-CPS-W' and len(nums) == 2 and all(0 <= x <= 1 for x in nums), r.stdout
     assert (tmp_path/'runs'/'from-python'/'checkpoints'/'best.pt').is_file()
+
+
+# The package's layers, lowest first: a module may import from its own unit and from the units of lower layers only.
+# A unit is a folder of `mmdgpp` (`data`, `models`, ...) or a module at the package's top (`core`, `config`, ...);
+# `mmdgpp` is the package itself (its lazy table of public names imports nothing), `_modidx` nbdev's generated index. Units that share a layer (a tuple)
+# import neither one another. Evaluation sits below training: validation during training scores with
+# `eval.metrics`, and the `mmdgpp train` command and the quickstart evaluate the run they trained; evaluation itself
+# only reads a run (its checkpoint code is `eval.checkpoints`, which training writes with).
+LAYERS = [('mmdgpp', '_modidx'), 'core', 'config', ('registry', 'cliargs', 'testing'), 'data', 'models', 'eval', 'train',
+          'interpret', 'ablate', 'cli', ('outputs', 'docsite'), 'apiref', 'docs']
+
+
+def unit(module: str) -> str:
+    "The layering unit of a dotted module name: 'mmdgpp.data.splits' -> 'data', 'mmdgpp.core' -> 'core'."
+    parts = module.split('.')
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def layer_violations(graph: dict, layers: list = LAYERS) -> list:
+    "Sorted (importer, imported) module pairs whose units break `layers` (an arrow to the same or a higher layer)."
+    rank = {u: i for i, l in enumerate(layers) for u in ((l,) if isinstance(l, str) else l)}
+    bad = []
+    for m, deps in graph.items():
+        for d in deps:
+            a, b = unit(m), unit(d)
+            if a != b and rank[b] >= rank[a]: bad.append((m, d))
+    return sorted(bad)
+
+
+def test_layer_check_finds_arrows_back_up():
+    "The checker itself, on graphs whose answer is known: down is fine, up and sideways (peers) are not."
+    layers = ['core', ('a', 'b'), 'top']
+    g = {'mmdgpp.core': set(), 'mmdgpp.a.x': {'mmdgpp.core', 'mmdgpp.a.y'}, 'mmdgpp.a.y': set(),
+         'mmdgpp.b': {'mmdgpp.core'}, 'mmdgpp.top.z': {'mmdgpp.a.x', 'mmdgpp.b'}}
+    assert layer_violations(g, layers) == []
+    g['mmdgpp.core'] = {'mmdgpp.top.z'}; g['mmdgpp.b'] = {'mmdgpp.a.y'}
+    assert layer_violations(g, layers) == [('mmdgpp.b', 'mmdgpp.a.y'), ('mmdgpp.core', 'mmdgpp.top.z')]
+
+
+def test_package_follows_its_layers():
+    "Every import in the package (function-level ones too) points to the same unit or a lower layer."
+    g = import_graph()
+    units = {unit(m) for m in g}
+    declared = {u for l in LAYERS for u in ((l,) if isinstance(l, str) else l)}
+    assert units == declared, f'units not in LAYERS: {units - declared}; in LAYERS but gone: {declared - units}'
+    bad = layer_violations(g)
+    assert not bad, 'imports against the layers ' + ' < '.join(map(str, LAYERS)) + ':\n' + \
+        '\n'.join(f'{m} -> {d}' for m, d in bad)

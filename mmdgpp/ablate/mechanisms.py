@@ -142,7 +142,7 @@ class FeatureSpread:
 def spread_build(meter: FeatureSpread):
     "A `build` for `evaluate` (and `load_model`): the usual model and data, with `meter` attached to the model."
     def build(cfg, device):
-        from mmdgpp.train.checkpoints import build_model_and_data
+        from mmdgpp.eval.checkpoints import build_model_and_data
         model, data = build_model_and_data(cfg, device)
         return meter.attach(model), data
     return build

@@ -5,18 +5,25 @@ EER, TPR@FPR=1%, APCER/BPCER/ACER in every threshold mode, a results JSON and fi
 
 # %% ../../nbs/41_eval.evaluate.ipynb #26cf2b3d
 from __future__ import annotations
-import os, shutil, time
+import csv, io, os, shutil, sys, time
 from pathlib import Path
 from typing import Callable
 import numpy as np
-from ..core import MMDGError, fail, atomic_path, atomic_write_json, resolve_device, torch_threads
+from ..core import MMDGError, fail, atomic_path, atomic_write_json, atomic_write_text, resolve_device, torch_threads
 import logging
 _log = logging.getLogger('mmdgpp.eval.evaluate')
-from ..config import ExperimentConfig, from_dict, parse_overrides
+from ..config import MODALITIES, ExperimentConfig, from_dict, parse_overrides
 from ..cliargs import add_task_args, add_set_arg, add_device_arg, add_out_arg, add_progress_arg, progress_of, add_threads_arg
-from ..train.checkpoints import (   # what evaluation shares with training (33_train.checkpoints)
+from .checkpoints import (   # what evaluation shares with training (45_eval.checkpoints)
     read_checkpoint, load_trainable_state, predict, build_model_and_data, scalar_metrics, check_task, seed_all, check_fingerprint,
-    writable_dir, effective_precision)
+    writable_dir, effective_precision, check_val_scores)
+from ..data.splits import load_protocols
+from ..data.datasets import build_data
+from ..models.certainty import CertaintyMeter
+from ..models.prompts import live_probability
+from ..models.rebalance import live_parts, head_excluded
+from .metrics import compute_metrics, video_scores, video_worth, bootstrap_metrics, roc, auc, CI_B
+from .attacks import categorise, format_apcer, plot_apcer   # W spoofs by attack category (44_eval.attacks)
 
 # %% auto #0
 __all__ = ['THRESHOLDS', 'trained_modalities', 'check_trained_with', 'locate', 'load_model', 'task_data', 'task_metrics',
@@ -26,7 +33,6 @@ __all__ = ['THRESHOLDS', 'trained_modalities', 'check_trained_with', 'locate', '
 # %% ../../nbs/41_eval.evaluate.ipynb #b01cfbd1
 def trained_modalities(ds) -> tuple:
     "The modalities that at least one sample of the dataset `ds` carries (a file or an .npz key, not marked missing)."
-    from mmdgpp.config import MODALITIES
     keys = getattr(ds, 'npz_keys', None) or {}
     return tuple(m for m in MODALITIES if m not in ds.missing and
                  any((r.npz and keys.get(m)) or r.paths.get(m) for r in ds.records))
@@ -67,7 +73,6 @@ def load_model(checkpoint: str|Path, overrides: dict|None=None, device: str|None
 def task_data(cfg: ExperimentConfig, model, device='cpu', build: Callable|None=None):
     "The data bundle of `cfg`'s task for an already built `model` (its backbone gives image size and normalisation)."
     if build is not None: return build(cfg, device)[1]
-    from mmdgpp.data.datasets import build_data
     bb = model.backbone
     return build_data(cfg, bb.image_size[0], bb.mean, bb.std)
 
@@ -76,7 +81,6 @@ THRESHOLDS = {'test-eer': 'test-eer', 'val-eer': 'val-eer', 'fixed-0.5': 0.5}
 
 def task_metrics(test: dict, val: dict, B: int|None=None, seed: int=0) -> dict:
     "{'video': {mode: metrics with intervals}, 'frame': {'test-eer': metrics}, 'bootstrap': how} from `predict` outputs."
-    from mmdgpp.eval.metrics import compute_metrics, video_scores, bootstrap_metrics, CI_B
     kw = dict(val_scores=val['scores'], val_labels=val['labels'], val_videos=val['videos'])
     video = {name: compute_metrics(test['scores'], test['labels'], test['attacks'], test['videos'], threshold=t, **kw)
              for name, t in THRESHOLDS.items()}
@@ -92,8 +96,7 @@ def _save(fig, path):
 
 def plot_roc(scores, labels, metrics: dict, path: str|Path, title: str=''):
     "ROC curve of video scores with each threshold mode's operating point."
-    from matplotlib.figure import Figure
-    from mmdgpp.eval.metrics import roc
+    from matplotlib.figure import Figure   # deferred: only a run that draws figures pays for matplotlib
     fpr, tpr, _ = roc(scores, labels)
     fig = Figure(figsize=(4.2, 4), dpi=110); ax = fig.subplots()
     ax.plot(fpr, tpr, lw=2, label=f'AUC {metrics["test-eer"]["auc"]:.3f}')
@@ -106,7 +109,7 @@ def plot_roc(scores, labels, metrics: dict, path: str|Path, title: str=''):
 
 def plot_scores(scores, labels, metrics: dict, path: str|Path, title: str=''):
     "Histogram of live and spoof video scores with the thresholds."
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure   # deferred: only a run that draws figures pays for matplotlib
     s, y = np.asarray(scores, float), np.asarray(labels)
     lo, hi = float(s.min()), float(s.max())
     pad = max(hi - lo, 1e-3) * 0.05
@@ -132,8 +135,6 @@ class ModalityReadouts:
 
     @torch.no_grad()
     def _hook(self, model, args, out):
-        from mmdgpp.models.rebalance import live_parts, head_excluded
-        from mmdgpp.models.prompts import live_probability
         feats, batch = out.get('features') or {}, args[0]
         if set(feats) != set(model.modalities): return
         excl = head_excluded(model)
@@ -150,7 +151,6 @@ class ModalityReadouts:
 
     def readouts(self, labels, videos, modalities=MODALITIES) -> dict:
         "{m: {prompt_auc, head_auc, head_share, n_frames}} over the recorded frames (labels, videos: of those frames)."
-        from mmdgpp.eval.metrics import video_scores, auc
         if not self.rows: return {}
         parts = torch.cat([r[0] for r in self.rows], 1).numpy(); pres = torch.cat([r[1] for r in self.rows]).numpy()
         labels, videos = np.asarray(labels), np.asarray(list(videos), dtype=object)
@@ -181,7 +181,6 @@ def _ci(c): return f'[{100 * c[0]:5.1f}, {100 * c[1]:5.1f}]' if c else ''
 
 def format_results(r: dict) -> str:
     "A short table of one results dict, with the 95 % bootstrap intervals."
-    from mmdgpp.eval.metrics import video_worth
     m0 = r['metrics']['test-eer']
     wl, ws = video_worth(m0['n_live'], m0['n_spoof'])
     head = (f'{r["task"]}: {r["model"]} ({r["backbone"]}), checkpoint epoch {r["epoch"]}, '
@@ -197,20 +196,16 @@ def format_results(r: dict) -> str:
 
 def write_scores(path: str|Path, test: dict) -> Path:
     "Video-level test scores as CSV (video, label, attack, score), atomically: the material of paired comparisons."
-    import csv, io
-    from mmdgpp.eval.metrics import video_scores
     vs, vy, va, ids = video_scores(test['scores'], test['labels'], test['videos'], test['attacks'])
     buf = io.StringIO(); w = csv.writer(buf, lineterminator='\n')
     w.writerow(['video', 'label', 'attack', 'score'])
     for row in zip(ids, vy.tolist(), va, vs.tolist()): w.writerow([row[0], row[1], row[2], repr(row[3])])
-    from mmdgpp.core import atomic_write_text
     atomic_write_text(path, buf.getvalue())
     return Path(path)
 
 def eval_config(cfg: ExperimentConfig, protocol: str|None=None, target: str|None=None, missing: str|None=None,
                 protocols: dict|None=None) -> ExperimentConfig:
     "`cfg` with the evaluation task; missing modalities on a run of an all-modality protocol mean its Protocol 2 twin."
-    from mmdgpp.data.splits import load_protocols
     ps = protocols or load_protocols()
     tgt = target or cfg.data.target
     if protocol is None and missing and not ps.get(cfg.data.protocol, {}).get('missing'):
@@ -236,7 +231,6 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
              verbose: bool=True,
              ) -> dict:
     "Evaluate a checkpoint on a protocol task's target test set; write results JSON and figures; return the results."
-    import sys
     t0 = time.time()
     ck_path, run = locate(source, which)
     progress = sys.stderr.isatty() if progress is None else progress
@@ -259,23 +253,18 @@ def evaluate(source: str|Path,                  # a run folder or a checkpoint f
               'the val-eer threshold comes from the training sources')
     kw = dict(batch_size=2 * cfg.data.batch_size, device=dev, precision=cfg.backbone.precision, num_workers=cfg.data.num_workers,
               progress=progress)
-    from mmdgpp.eval.metrics import compute_metrics
-    from mmdgpp.train.checkpoints import check_val_scores
-    from mmdgpp.models.certainty import CertaintyMeter
     meter = CertaintyMeter()
     mods = ModalityReadouts(model)               # per-modality read-outs of the test pass (key `modalities`)
     with torch_threads(threads, dev):
         test = predict(model, data.test, desc=f'{task.name} test', observe=meter.update, **kw)
         mods.close()
         val = predict(model, src_data.val, desc='source val', **kw)
-    from mmdgpp.eval.attacks import categorise, format_apcer, plot_apcer   # W spoofs by attack category (44_eval.attacks)
     test, attack_lists = categorise(test, ecfg, task.targets)
     check_val_scores(val, src_data.val)           # a val problem names the val lists, not "test scores"
     m = task_metrics(test, val)
     scores_path = write_scores(out/f'scores-{task.name}.csv', test)
     figs = {}
     if figures:
-        from mmdgpp.eval.metrics import video_scores
         vs, vy, _, _ = video_scores(test['scores'], test['labels'], test['videos'])
         title = f'{task.name} · {cfg.model} · epoch {ck["state"]["epoch"]}'
         figs = dict(roc=out/'figures'/f'roc-{task.name}.png', scores=out/'figures'/f'scores-{task.name}.png')
@@ -338,7 +327,6 @@ def cli_eval(p):
     add_threads_arg(p)
     def run(a):
         os.environ.setdefault('MPLBACKEND', 'Agg')
-        from mmdgpp.data.splits import load_protocols
         src = a.run or a.checkpoint
         if a.run and not Path(a.run).is_dir(): fail(f'run folder not found: {a.run}')
         settings = [a.missing]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from ..core import fail, atomic_path, atomic_write_json, atomic_write_text, load_settings
 from ..config import ExperimentConfig, flat_dict
-from .checkpoints import writable_dir, effective_precision
+from ..eval.checkpoints import writable_dir, effective_precision
 
 # %% auto #0
 __all__ = ['RESUME_IGNORES', 'default_run_dir', 'config_differences', 'run_lock', 'write_log', 'plot_history']

@@ -10,14 +10,18 @@ from pathlib import Path
 from typing import Callable
 import torch
 from torch import nn
+import numpy as np
 from ..core import MMDGError, fail, resolve_device, torch_threads, timing
 import logging
 _log = logging.getLogger('mmdgpp.train.trainer')     # epoch lines and notes (INFO); `--quiet` hides them
 from ..config import ExperimentConfig, MODALITIES, to_dict, save_config
 from ..models.certainty import certainty_sums, certainty_readout, certainty_columns
-from .checkpoints import (   # what training shares with evaluation (33_train.checkpoints)
+from ..eval.metrics import compute_metrics   # validation scores with evaluation's metrics
+from ..eval.checkpoints import (   # what training shares with evaluation (45_eval.checkpoints)
     seed_all, check_task, trainable_state, load_trainable_state, frozen_fingerprint, check_fingerprint,
     save_checkpoint, read_checkpoint, build_model_and_data, _autocast, to_device, predict, scalar_metrics)
+from ..eval.checkpoints import check_val_scores
+from .regrad import ReGrad
 from .reproducibility import get_rng_state, set_rng_state, deterministic, epoch_order, make_loader  # re-exported
 from .runfolder import (   # re-exported
     RESUME_IGNORES, default_run_dir, config_differences, run_lock, write_log, plot_history, _write_metrics)
@@ -57,14 +61,11 @@ SELECT = ('metric', 'loss', 'last')   # train.select: the best val_metric, the l
 
 def val_loss(scores, labels) -> float:
     "Mean frame-level cross-entropy of live scores P(live) against the labels (1 = live)."
-    import numpy as np
     s, y = np.clip(np.asarray(scores, float), 1e-7, 1 - 1e-7), np.asarray(labels) == 1
     return float(-np.where(y, np.log(s), np.log1p(-s)).mean())
 
 def validate(model: nn.Module, dataset, cfg: ExperimentConfig, device='cpu', progress: bool=False) -> dict:
     "Video-level metrics of `model` on `dataset` (threshold: the set's own EER)."
-    from mmdgpp.eval.metrics import compute_metrics
-    from mmdgpp.train.checkpoints import check_val_scores
     p = predict(model, dataset, 2 * cfg.data.batch_size, device, cfg.backbone.precision, cfg.data.num_workers, progress, 'validate')
     check_val_scores(p, dataset)          # names the val lists (and hints at lr / grad_clip for NaN scores)
     m = scalar_metrics(compute_metrics(p['scores'], p['labels'], p['attacks'], p['videos'], threshold='test-eer'))
@@ -75,7 +76,6 @@ def make_regrad(cfg: ExperimentConfig, model, loss_names) -> object|None:
     "A ReGrad over the model's parameter ownership, or None when disabled or the model has no modality losses."
     rcfg = getattr(getattr(model, 'cfg', None), 'regrad', None) or cfg.regrad   # the model's effective config
     if not rcfg.enabled or not any(m in loss_names for m in MODALITIES): return None
-    from mmdgpp.train.regrad import ReGrad
     return ReGrad.from_model(rcfg, model, MODALITIES)
 
 class ReGradSlot:
