@@ -364,3 +364,28 @@ def test_committed_mechanism_batches_are_their_grids(batch):
         assert json.loads((d/'status.json').read_text())['status'] == 'ok'
         assert json.loads((d/'params.json').read_text()) == r.params
         assert (d/'metrics.json').exists() and not list(d.glob('*.pt'))        # results without checkpoints
+
+
+def test_the_switch_table_of_01_config_is_what_study_config_does():
+    "Each row of 01_config's switch table: building a study config with that parameter sets exactly the keys the row names."
+    import re
+    from mmdgpp.ablate.study import study_config, SWITCHES, SMOKE_SETTINGS
+    nb = json.loads((ROOT/'nbs'/'01_config.ipynb').read_text())
+    md = next(''.join(c['source']) for c in nb['cells'] if 'id="switches"' in ''.join(c['source']))
+    rows = {m.group(1): m.group(2) for m in re.finditer(r'^\| `([A-Z]+)` \| (.*?) \|', md, flags=re.M)}
+    assert set(rows) == {'MODEL', 'ADAPTER', 'UNCERTAINTY', 'PROMPTS', 'REGRAD', 'PROTOCOL', 'TARGET', 'SEED', 'SMOKE'}
+    for k in ('model', 'adapter', 'prompts', 'regrad'):                   # the values listed are the ones accepted
+        assert re.findall(r'`([\w+]+)`', rows[k.upper()]) == list(SWITCHES[k])
+    base = dict(protocol='p1', target='W', seed=0, model='mmdgpp', adapter='u++', uncertainty=True, prompts='adp', regrad='v4')
+    c0 = study_config(**base)
+    cases = [('adapter', 'u', lambda c: c.adapter.kind == 'u'), ('uncertainty', False, lambda c: c.adapter.uncertainty is False),
+             ('prompts', 'sym', lambda c: c.prompts.kind == 'sym'), ('seed', 3, lambda c: c.train.seed == 3),
+             ('regrad', 'none', lambda c: c.regrad.enabled is False), ('regrad', 'v2', lambda c: c.regrad.version == 2 and c.regrad.enabled),
+             ('target', 'C', lambda c: c.data.target == 'C'), ('protocol', 'p3', None), ('model', 'erm', lambda c: c.model == 'erm')]
+    for k, v, ok in cases:
+        if k == 'protocol': c = study_config(**{**base, 'protocol': 'p3', 'target': 'PS'}); assert c.data.protocol == 'p3'; continue
+        assert ok(study_config(**{**base, k: v})), (k, v)
+    s = study_config(**base, smoke=True)                                  # SMOKE sets its keys on top
+    assert s.backbone.name == SMOKE_SETTINGS['backbone.name'] and s.train.epochs == SMOKE_SETTINGS['train.epochs'] != c0.train.epochs
+    from mmdgpp.core import MMDGError
+    with pytest.raises(MMDGError, match='set the parameter instead'): study_config(**base, config={'prompts.kind': 'sym'})
