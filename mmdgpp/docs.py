@@ -140,6 +140,8 @@ CSS = '''.widget-frame { border: 1px solid #ccc; border-radius: 4px; padding: .5
 .wf-ctl { font-size: .8em; padding: .15em .5em; border: 1px solid #ddd; border-radius: 3px; background: #f7f7f7; }
 .wf-img { max-width: 100%; } .wf-note { font-size: .75em; color: #666; margin: .3em 0 0; }
 .wf-html table { font-size: .8em; }
+.jp-InputPrompt, .jp-OutputPrompt { display: none; }   /* no In [ ]: the pages show committed outputs, nothing runs */
+.jp-InputArea pre, .jp-OutputArea pre { white-space: pre-wrap; overflow-wrap: anywhere; }   /* long lines wrap, not clipped */
 '''
 
 def site_config(build: Path, site: Path, nav: list) -> dict:
