@@ -14,6 +14,7 @@ GRID = ROOT/'ablations'/'grids'/'quick.yaml'
 ALLOWED = {('cli.py', 'run'), ('cli.py', 'main'), ('ablate/cli.py', 'cli_ablate'), ('ablate/cli.py', '_cli_run'),
            ('interpret/probe.py', 'print_probe_table'), ('models/pretrain.py', 'run'),
            ('data/check.py', 'run'), ('data/check.py', 'update'), ('eval/predict.py', 'run'),   # `data check`'s table and progress lines, `predict`'s CSV / JSON
+           ('data/convert.py', 'run'),   # `data convert`'s report: frames written, kept, missing
            ('models/pretrain.py', '_say')}   # pretraining progress lines off a terminal
 ALLOWED_MODULES = {'docs.py', 'docsite.py'}   # the documentation builder and its mkdocs hooks (developer tools)
 
