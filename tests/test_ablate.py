@@ -389,3 +389,19 @@ def test_the_switch_table_of_01_config_is_what_study_config_does():
     assert s.backbone.name == SMOKE_SETTINGS['backbone.name'] and s.train.epochs == SMOKE_SETTINGS['train.epochs'] != c0.train.epochs
     from mmdgpp.core import MMDGError
     with pytest.raises(MMDGError, match='set the parameter instead'): study_config(**base, config={'prompts.kind': 'sym'})
+
+
+@pytest.mark.parametrize('batch', ['evidence_p1_last', 'heldout_p1_last'])
+def test_committed_last_epoch_batches_are_their_grids_with_the_last_epoch(batch):
+    "The selection-rule batches are the P1 grids expanded with train.select=last, every run finished; runs that trained to the same epoch as the AUC-selected batch have the same scores."
+    grid = batch.removesuffix('_last')
+    folders = {d.name: d for d in (ABL/'results'/batch).iterdir() if d.is_dir()}
+    runs = expand(load_grid(ABL/'grids'/f'{grid}.yaml', {'train.select': 'last'}))
+    assert {r.name for r in runs} == set(folders) and all(r.params['train.select'] == 'last' for r in runs)
+    last, sel = (pd.read_csv(ABL/'results'/b/'results.csv') for b in (batch, grid))
+    m = last.merge(sel, on=['variant', 'SEED', 'target'], suffixes=('', '_sel'))
+    assert len(m) == len(runs) and (last.status == 'ok').all()
+    assert (m['train.best_epoch'] == m['train.epochs_done']).all()           # `last`: the last epoch, always
+    same = m[m['train.best_epoch'] == m['train.best_epoch_sel']]
+    assert len(same) >= len(m) * 3 // 4 and (same.auc - same.auc_sel).abs().max() < 1e-4 \
+        and (same.hter_val_eer == same.hter_val_eer_sel).all()   # same epoch: the same model (a reused run: AUC within 5e-5)
