@@ -8,10 +8,10 @@ import configparser, contextlib, json, logging, os, random, sys, tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SETTINGS_DEFAULTS', 'AUTO_MAX_CORES', 'MMDGError', 'fail', 'settings_overrides', 'load_settings', 'atomic_path',
-           'atomic_write_text', 'atomic_write_json', 'writable_dir', 'read_torch_file', 'set_verbosity', 'timing',
-           'seed_everything', 'resolve_device', 'cpu_cores', 'threads_setting', 'resolve_threads', 'torch_threads',
-           'thread_policy']
+__all__ = ['SETTINGS_DEFAULTS', 'AUTO_MAX_CORES', 'MMDGError', 'fail', 'find_settings_file', 'settings_overrides',
+           'load_settings', 'atomic_path', 'atomic_write_text', 'atomic_write_json', 'writable_dir', 'read_torch_file',
+           'set_verbosity', 'timing', 'seed_everything', 'resolve_device', 'cpu_cores', 'threads_setting',
+           'resolve_threads', 'torch_threads', 'thread_policy']
 
 # %% ../nbs/00_core.ipynb #fdb04aa1
 class MMDGError(Exception):
@@ -36,7 +36,8 @@ SETTINGS_DEFAULTS = dict(
 )
 
 # %% ../nbs/00_core.ipynb #85064c60
-def _find_settings_file() -> Path|None:
+def find_settings_file() -> Path|None:
+    "The settings file in use: `MMDGPP_SETTINGS`, else the nearest settings.ini in the working directory or above; None if none."
     env = os.environ.get('MMDGPP_SETTINGS')
     if env:
         if Path(env).is_dir(): fail(f'MMDGPP_SETTINGS names a folder, not a settings file: {env}')
@@ -54,7 +55,7 @@ def settings_overrides() -> dict:
 def load_settings(path: str|Path|None=None) -> dict:
     "Settings from `settings.ini` (section `[mmdgpp]`), overridden by `MMDGPP_<KEY>` environment variables."
     s = dict(SETTINGS_DEFAULTS)
-    p = Path(path) if path else _find_settings_file()
+    p = Path(path) if path else find_settings_file()
     if path and not p.is_file(): fail(f'settings file not found: {p}')
     if p is not None:
         cp = configparser.ConfigParser(inline_comment_prefixes=('#', ';'))   # `key = value   # comment`

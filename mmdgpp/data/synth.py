@@ -17,37 +17,18 @@ _log = logging.getLogger('mmdgpp.data.synth')
 # %% auto #0
 __all__ = ['MARKER', 'FORMAT_VERSION', 'frame_conditions', 'render_conditions', 'render_frame', 'write_npz', 'is_complete',
            'layout', 'generate', 'default_synth_dir', 'ensure_synth', 'config_knobs', 'sample_mosaic', 'show_samples',
-           'look_mosaic', 'failure_mosaic', 'show_mosaic', 'cli_synth', 'SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS',
-           'identity', 'pose', 'jitter', 'face', 'environment', 'live_scene', 'printed', 'paper', 'scene_live',
-           'scene_print', 'scene_replay', 'scene_3d_mask', 'scene_silicone_mask', 'scene_paper_glasses',
-           'scene_print_cut', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES', 'CUES', 'CUE_RATES', 'Domain', 'DOMAINS',
-           'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera', 'Preset', 'PRESETS', 'Video', 'plan_videos',
-           'video_params', 'video_folder', 'frame_paths', 'FAIL_MODALITIES', 'failure_rates', 'look_rates', 'Knobs',
-           'NO_KNOBS', 'RENDERS', 'make_knobs', 'ATTACK_KINDS', 'LIVE_LOOKS', 'attack_kind', 'kinds_to_types',
-           'attack_partition', 'live_strength', 'live_look']
+           'look_mosaic', 'failure_mosaic', 'show_mosaic', 'cli_synth']
 
 # %% ../../nbs/12_data.synth.ipynb #063b6bff
-from .scenes import (SKIN_LIGHT, SKIN_DARK, HAIR, IRIS, identity, pose, jitter, face, environment, live_scene,
-    printed, paper, scene_live, scene_print, scene_replay, scene_3d_mask, scene_silicone_mask, scene_paper_glasses,
-    scene_print_cut, CUTS, CUT_ATTACKS, ATTACKS, SCENES)
-from .cameras import CUES, CUE_RATES, Domain, DOMAINS, session_bias, rgb_camera, depth_camera, ir_camera
-from .cameras import FAIL_MODALITIES, failure_rates, look_rates
-from .cameras import ATTACK_KINDS, LIVE_LOOKS, attack_kind, kinds_to_types, attack_partition, live_strength, live_look
-from .videos import Preset, PRESETS, Video, plan_videos, video_params, video_folder, frame_paths
+from .scenes import identity, pose, jitter, SCENES
+from .cameras import CUES, CUE_RATES, DOMAINS, rgb_camera, depth_camera, ir_camera, live_look
+from .videos import PRESETS, Video, plan_videos, video_params, video_folder, frame_paths, video_seed
 from .videos import Knobs, NO_KNOBS, RENDERS, make_knobs
-from .videos import _seq        # the per-video seed material, for the frames rendered here
-_all_ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'identity', 'pose', 'jitter', 'face', 'environment', 'live_scene',
-         'printed', 'paper', 'scene_live', 'scene_print', 'scene_replay', 'scene_3d_mask', 'scene_silicone_mask',
-         'scene_paper_glasses', 'scene_print_cut', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES',
-         'CUES', 'CUE_RATES', 'Domain', 'DOMAINS', 'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera',
-         'Preset', 'PRESETS', 'Video', 'plan_videos', 'video_params', 'video_folder', 'frame_paths',
-         'FAIL_MODALITIES', 'failure_rates', 'look_rates', 'Knobs', 'NO_KNOBS', 'RENDERS', 'make_knobs',
-         'ATTACK_KINDS', 'LIVE_LOOKS', 'attack_kind', 'kinds_to_types', 'attack_partition', 'live_strength', 'live_look']   # re-exported
 
 # %% ../../nbs/12_data.synth.ipynb #36848314
 def frame_conditions(v: Video, frame: int, seed: int=0, knobs: Knobs|None=None) -> dict:
     "The sensor failures of a frame, drawn from their own stream: {'dropout': half the depth view lost or spurious, 'flare': IR hot spots}."
-    r = np.random.default_rng(_seq(seed, v, 4, v.slot, frame)).random(2)
+    r = np.random.default_rng(video_seed(seed, v, 4, v.slot, frame)).random(2)
     dropout, flare = (knobs or NO_KNOBS).failure(v.dataset)      # the domain's rates, or the knobs'
     return dict(dropout=bool(r[0] < dropout), flare=bool(r[1] < flare))
 
@@ -59,7 +40,7 @@ def render_conditions(render: str, knobs: Knobs) -> dict:
 @lru_cache(maxsize=16)
 def _video(v: Video, seed: int):
     "(victim, video parameters) of `v`: shared by its frames (read-only)."
-    return identity(np.random.default_rng(_seq(seed, v, 0))), video_params(v, seed)
+    return identity(np.random.default_rng(video_seed(seed, v, 0))), video_params(v, seed)
 
 def render_frame(v: Video, frame: int, size: int=64, seed: int=0,
                  knobs: Knobs|None=None,   # the benchmark's knobs (None: the defaults)
@@ -69,7 +50,7 @@ def render_frame(v: Video, frame: int, size: int=64, seed: int=0,
     dom = DOMAINS[v.dataset]
     victim, vp = _video(v, seed)
     if knobs is not None and knobs.live and v.label: victim = live_look(victim, v.dataset, knobs.live)   # data.live_domain
-    rng = np.random.default_rng(_seq(seed, v, 2, v.slot, frame))
+    rng = np.random.default_rng(video_seed(seed, v, 2, v.slot, frame))
     fp = jitter(vp['pose'], rng)
     e = pose(rng)
     fp.update(eyes=e['eyes'], mouth=e['mouth'], gaze=e['gaze'])       # expression changes every frame

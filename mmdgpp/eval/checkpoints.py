@@ -17,7 +17,8 @@ from ..config import ExperimentConfig
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'NONFINITE_HINT', 'seed_all', 'check_task', 'trainable_state', 'load_trainable_state',
            'frozen_fingerprint', 'check_fingerprint', 'save_checkpoint', 'read_checkpoint', 'build_model_and_data',
-           'to_device', 'effective_precision', 'predict', 'scalar_metrics', 'val_lists_name', 'check_val_scores']
+           'to_device', 'effective_precision', 'autocast_context', 'predict', 'scalar_metrics', 'val_lists_name',
+           'check_val_scores']
 
 # %% ../../nbs/45_eval.checkpoints.ipynb #2c992559
 def seed_all(seed: int) -> torch.Generator:
@@ -131,7 +132,8 @@ def effective_precision(precision: str, device) -> str:
     if precision not in ('fp32', *_AUTOCAST): fail(f'backbone.precision must be fp32, bf16 or fp16, got {precision!r}')
     return precision if torch.device(device).type == 'cuda' else 'fp32'
 
-def _autocast(device, precision: str):
+def autocast_context(device, precision: str):
+    "The autocast context of `precision` on `device` (a null context for fp32, or off CUDA)."
     p = effective_precision(precision, device)
     return torch.autocast('cuda', dtype=_AUTOCAST[p]) if p != 'fp32' else contextlib.nullcontext()
 
@@ -157,7 +159,7 @@ def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', precisi
         with _fixed_rng(device):
             for b in tqdm(loader, desc=desc, leave=False, disable=not progress):
                 bd = to_device(b, device)
-                with _autocast(device, precision): o = model(bd)
+                with autocast_context(device, precision): o = model(bd)
                 logits = o['logits']
                 if observe is not None: observe(o, bd)
                 out['scores'].append(logits.float().softmax(-1)[:, 1].cpu())

@@ -11,10 +11,10 @@ from torch import nn
 from ..core import fail, atomic_write_text, read_torch_file
 
 # %% auto #0
-__all__ = ['TINY_ARCHITECTURES', 'TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'list_architectures', 'model_config_json',
-           'write_model_configs', 'hub_endpoint', 'hub_proxy', 'hub_reachable', 'read_state_dict', 'load_weights',
-           'file_sha256', 'weights_dir', 'resolve_pretrained', 'tensors_sha256', 'shipped_weights', 'Backbone',
-           'check_weights', 'create_backbone']
+__all__ = ['TINY_ARCHITECTURES', 'TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'import_open_clip', 'list_architectures',
+           'model_config_json', 'write_model_configs', 'hub_endpoint', 'hub_proxy', 'hub_reachable', 'quiet_open_clip',
+           'read_state_dict', 'load_weights', 'file_sha256', 'weights_dir', 'resolve_pretrained', 'tensors_sha256',
+           'shipped_weights', 'Backbone', 'check_weights', 'create_backbone']
 
 # %% ../../nbs/20_models.backbone.ipynb #41e712de
 def _tiny_config(image_size: int, patch_size: int) -> dict:
@@ -29,7 +29,7 @@ TINY_ARCHITECTURES = {   # name -> open_clip model config; mmdgpp/model_configs/
 }
 TINY_CONFIGS = tuple(TINY_ARCHITECTURES)   # their names
 
-def _open_clip():
+def import_open_clip():
     "Import open_clip (slow: it imports torchvision) and register the tiny configs once."
     import open_clip
     if not set(TINY_CONFIGS) <= set(open_clip.list_models()): open_clip.add_model_config(_config_dir())
@@ -41,7 +41,7 @@ def _config_dir() -> Path:
 
 def list_architectures() -> list[str]:
     "Every ViT architecture name `create_backbone` accepts."
-    oc = _open_clip()
+    oc = import_open_clip()
     return [n for n in oc.list_models() if 'ViT' in n or n.startswith('mmdg-')]
 
 # %% ../../nbs/20_models.backbone.ipynb #4d254be8
@@ -129,7 +129,7 @@ def _hub_offline():
     finally: constants.HF_HUB_OFFLINE = old
 
 @contextlib.contextmanager
-def _quiet_open_clip():
+def quiet_open_clip():
     "Silence open_clip's 'no pretrained weights loaded' warning for deliberate random initialisation."
     import logging
     root = logging.getLogger(); old = root.level
@@ -190,7 +190,7 @@ def resolve_pretrained(name: str, pretrained: str|None) -> str:
     for tag, s in SHIPPED.items():
         if s['arch'] == name: return tag
     if name.startswith('mmdg-'): return ''
-    return 'openai' if 'openai' in _open_clip().list_pretrained_tags_by_model(name) else ''
+    return 'openai' if 'openai' in import_open_clip().list_pretrained_tags_by_model(name) else ''
 
 def tensors_sha256(sd: dict) -> str:
     "SHA-256 of a state dict's tensors (name, dtype, shape, bytes, in name order): equal tensors, equal digest."
@@ -279,7 +279,7 @@ class Backbone(nn.Module):
 
     def tokenizer(self):
         "CLIP's BPE tokenizer (ships inside open_clip; no network)."
-        oc = _open_clip()
+        oc = import_open_clip()
         return oc.get_tokenizer(self.name if self.name in oc.list_models() else 'ViT-B-16')
 
     def patch_tokens(self, x: torch.Tensor) -> torch.Tensor:
@@ -309,7 +309,7 @@ class Backbone(nn.Module):
 # %% ../../nbs/20_models.backbone.ipynb #463e7a7b
 def check_weights(name: str, pretrained: str|None=DEFAULT) -> str:
     "Fail fast unless the weights of `name` can be had; returns 'random', 'shipped', 'file', 'cached' or 'download'."
-    oc = _open_clip()
+    oc = import_open_clip()
     if name not in oc.list_models():
         fail(f'unknown architecture "{name}"; valid ViT names include: ' + ', '.join(n for n in list_architectures()[:40]) + ', ...')
     if 'ViT' not in name and not name.startswith('mmdg-'): fail(f'architecture "{name}" is not a ViT; MMDG++ needs a ViT backbone')
@@ -343,10 +343,10 @@ def create_backbone(name: str='mmdg-tiny-64', # open_clip architecture name (lis
                     device: str|torch.device='cpu',
                     ) -> Backbone:
     "Build a frozen CLIP backbone by architecture name and weight source."
-    oc, pretrained = _open_clip(), resolve_pretrained(name, pretrained)
+    oc, pretrained = import_open_clip(), resolve_pretrained(name, pretrained)
     source, mean, std = check_weights(name, pretrained), None, None
     if source in ('random', 'file', 'shipped'):
-        with _quiet_open_clip(): model = oc.create_model(name, pretrained=None, device='cpu')
+        with quiet_open_clip(): model = oc.create_model(name, pretrained=None, device='cpu')
         if source == 'file': load_weights(model, pretrained, name)
         if source == 'shipped': load_weights(model, shipped_weights(pretrained, name), name)
     else:

@@ -42,9 +42,6 @@ def apply_preset(cfg: ExperimentConfig) -> ExperimentConfig:
                  f'model=mmdgpp with ' + ' '.join(f'{a}={b}' for a, b in fixed.items() if a != k) + f' {k}={_get(cfg, k)}')
     return from_dict(fixed, base=cfg)
 
-# %% ../../nbs/25_models.baselines.ipynb #600dc0a7
-PRESETS = MODEL_PRESETS   # the earlier name; `mmdgpp.data.synth.PRESETS` are the synthetic benchmark's sizes
-
 # %% ../../nbs/25_models.baselines.ipynb #e914df17
 def _preset_builder(name: str):
     def build(cfg: ExperimentConfig, num_domains: int, backbone) -> MMDGPP:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from ..core import fail, atomic_path, atomic_write_json
-from ..config import RANGES, _interval
+from ..config import RANGES, parse_interval
 from ..data.captions import render_sample
 from .backbone import file_sha256, tensors_sha256
 from ..data.datasets import CLIP_MEAN, CLIP_STD     # CLIP's normalisation, defined once
@@ -82,10 +82,10 @@ def augment(x: torch.Tensor, g: torch.Generator, min_scale: float=0.7) -> torch.
 
 # %% ../../nbs/26_models.pretrain.ipynb #0157e3cf
 def _clip_model(arch: str):
-    from mmdgpp.models.backbone import _open_clip, _quiet_open_clip
-    oc = _open_clip()
+    from mmdgpp.models.backbone import import_open_clip, quiet_open_clip
+    oc = import_open_clip()
     if arch not in oc.list_models(): fail(f'unknown architecture "{arch}"')
-    with _quiet_open_clip(): return oc.create_model(arch, pretrained=None, device='cpu'), oc.get_tokenizer(arch)
+    with quiet_open_clip(): return oc.create_model(arch, pretrained=None, device='cpu'), oc.get_tokenizer(arch)
 
 def encode_text_short(model, tokens: torch.Tensor, normalize: bool=True) -> torch.Tensor:
     "`model.encode_text` on the tokens up to the longest caption's end: the mask is causal, so the features are the same."
@@ -119,7 +119,7 @@ def _check(arch, n, steps, batch, lr, wd, warmup, seed, min_scale, save_every):
     if warmup < 0: fail(f'--warmup must be >= 0, got {warmup}')
     if not 0 < min_scale <= 1: fail(f'--min-scale must be in (0, 1], got {min_scale}')
     if save_every < 1: fail(f'--save-every must be positive, got {save_every}')
-    lo, hi, *_ = _interval(RANGES['train.seed'])      # the seed range every command checks
+    lo, hi, *_ = parse_interval(RANGES['train.seed'])      # the seed range every command checks
     if not lo <= seed <= hi: fail(f"--seed must be in {RANGES['train.seed']}, got {seed}")
 
 def _say(msg: str):

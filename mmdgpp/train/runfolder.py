@@ -13,7 +13,7 @@ from ..config import ExperimentConfig, flat_dict
 from ..eval.checkpoints import writable_dir, effective_precision
 
 # %% auto #0
-__all__ = ['RESUME_IGNORES', 'default_run_dir', 'config_differences', 'run_lock', 'write_log', 'plot_history']
+__all__ = ['RESUME_IGNORES', 'default_run_dir', 'config_differences', 'run_lock', 'write_log', 'plot_history', 'write_metrics']
 
 # %% ../../nbs/35_train.runfolder.ipynb #8c609adf
 RESUME_IGNORES = ('train.device', 'data.num_workers', 'data.root', 'data.lists', 'train.keep_epochs')
@@ -81,7 +81,8 @@ def plot_history(history: list[dict], path: str|Path, val_metric: str='auc'):
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
 
 # %% ../../nbs/35_train.runfolder.ipynb #e438b52c
-def _write_metrics(out: Path, cfg, st: dict, complete: bool, regrad_used, device='cpu', world: int=1, stopped: str=''):
+def write_metrics(out: Path, cfg, st: dict, complete: bool, regrad_used, device='cpu', world: int=1, stopped: str=''):
+    "Write the run's metrics.json atomically: status, progress, the best and last validation scores, the run's facts."
     b, h = st['best'], st['history']
     atomic_write_json(out/'metrics.json', dict(
         status='complete' if complete else 'stopped' if stopped else 'running', **(dict(stopped=stopped) if stopped else {}),

@@ -19,23 +19,17 @@ from ..models.certainty import certainty_sums, certainty_readout, certainty_colu
 from ..eval.metrics import compute_metrics   # validation scores with evaluation's metrics
 from ..eval.checkpoints import (   # what training shares with evaluation (45_eval.checkpoints)
     seed_all, check_task, trainable_state, load_trainable_state, frozen_fingerprint, check_fingerprint,
-    save_checkpoint, read_checkpoint, build_model_and_data, _autocast, to_device, predict, scalar_metrics)
+    save_checkpoint, read_checkpoint, build_model_and_data, autocast_context, to_device, predict, scalar_metrics)
 from ..eval.checkpoints import check_val_scores
 from .regrad import ReGrad
-from .reproducibility import get_rng_state, set_rng_state, deterministic, epoch_order, make_loader  # re-exported
-from .runfolder import (   # re-exported
-    RESUME_IGNORES, default_run_dir, config_differences, run_lock, write_log, plot_history, _write_metrics)
-from ..cliargs import base_config, config_from_args, add_config_args  # re-exported
-from ..cliargs import add_out_arg, add_progress_arg, progress_of, add_threads_arg
-_all_ = ['get_rng_state', 'set_rng_state', 'deterministic', 'epoch_order', 'make_loader', 'RESUME_IGNORES', 'default_run_dir',
-         'config_differences', 'run_lock', 'write_log', 'plot_history', 'base_config', 'config_from_args', 'add_config_args']
+from .reproducibility import get_rng_state, set_rng_state, deterministic, epoch_order, make_loader
+from .runfolder import default_run_dir, config_differences, run_lock, write_log, plot_history, write_metrics
+from ..cliargs import config_from_args, add_config_args, add_out_arg, add_progress_arg, progress_of, add_threads_arg
 
 # %% auto #0
 __all__ = ['VAL_METRICS', 'SELECT', 'WarmupCosine', 'make_optimizer', 'val_loss', 'validate', 'make_regrad', 'ReGradSlot',
            'NonFiniteLoss', 'train_step', 'dist_env', 'best_checkpoint', 'selection', 'steps_per_epoch', 'train',
-           'cli_train', 'get_rng_state', 'set_rng_state', 'deterministic', 'epoch_order', 'make_loader',
-           'RESUME_IGNORES', 'default_run_dir', 'config_differences', 'run_lock', 'write_log', 'plot_history',
-           'base_config', 'config_from_args', 'add_config_args']
+           'cli_train']
 
 # %% ../../nbs/31_train.trainer.ipynb #d919c4a5
 class WarmupCosine:
@@ -122,7 +116,7 @@ def _all_finite(params) -> bool:
 def train_step(model, batch: dict, opt, sched, cfg: ExperimentConfig, device='cpu', regrad=None, where: str='',
                world: int=1) -> dict:
     "One optimisation step; returns {name: float} of the loss terms, 'loss_total', 'lr' and ReGrad's diagnostics."
-    with _autocast(device, cfg.backbone.precision):
+    with autocast_context(device, cfg.backbone.precision):
         out = model(batch)
         losses = model.losses(out, batch)
     names = list(losses)
@@ -252,7 +246,7 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
         if ck['state']['epoch'] >= cfg.train.epochs:
             if main:                              # ... or before log.csv / metrics.json
                 write_log(ck['state']['history'], out/'log.csv')
-                _write_metrics(out, cfg, ck['state'], True, ck.get('regrad') is not None, device, world)
+                write_metrics(out, cfg, ck['state'], True, ck.get('regrad') is not None, device, world)
             say(f'{out}: already complete ({ck["state"]["epoch"]} epochs); nothing to do'); return out
     elif main and not resume:
         for p in (last_p, best_p, out/'log.csv', out/'metrics.json'):
@@ -344,14 +338,14 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
                         save_checkpoint(ckdir/f'epoch-{st["epoch"]}.pt', best_checkpoint(
                             {**pl, 'best': dict(model=pl['model'], state=pl['state'])}))
                     write_log(st['history'], out/'log.csv')
-                    _write_metrics(out, cfg, st, st['epoch'] >= cfg.train.epochs, slot.used, device, world)
+                    write_metrics(out, cfg, st, st['epoch'] >= cfg.train.epochs, slot.used, device, world)
                     say(_epoch_line(row, cfg, improved))
                 ebar.update(1)
                 if world > 1:
                     import torch.distributed as dist
                     dist.barrier()
         except NonFiniteLoss as e:                # a stopped run says so: metrics.json is not left at 'running'
-            if main: _write_metrics(out, cfg, st, False, slot.used, device, world, stopped=str(e))
+            if main: write_metrics(out, cfg, st, False, slot.used, device, world, stopped=str(e))
             raise
         ebar.close()
     if main and st['history']:
