@@ -8,7 +8,8 @@ import copy, dataclasses, json, math
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Any, get_type_hints
-from .core import fail
+import yaml
+from .core import fail, atomic_write_json
 
 # %% auto #0
 __all__ = ['MODALITIES', 'RANGES', 'RATE_KNOBS', 'NPZ_LAYOUTS', 'KNOB_CHOICES', 'SYNTH_KNOBS', 'PRECISIONS', 'BackboneConfig',
@@ -290,7 +291,6 @@ def _unique_pairs(pairs):
 
 def yaml_load(text: str):
     "`yaml.safe_load`, but a mapping that gives a key twice is a `yaml.YAMLError` (PyYAML keeps the last silently)."
-    import yaml
     class _Unique(yaml.SafeLoader): pass
     def mapping(loader, node, deep=False):
         seen = set()
@@ -305,5 +305,4 @@ def yaml_load(text: str):
 
 def save_config(cfg: ExperimentConfig, path: str|Path):
     "Write `cfg` as JSON, atomically."
-    from mmdgpp.core import atomic_write_json
     atomic_write_json(path, to_dict(cfg))

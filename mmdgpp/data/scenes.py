@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 import numpy as np
+from PIL import Image
 
 # %% auto #0
 __all__ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES', 'identity', 'pose', 'jitter',
@@ -49,13 +50,12 @@ def _lum(rgb): return 0.299*rgb[0] + 0.587*rgb[1] + 0.114*rgb[2]
 def gaussian_blur(x, sigma):
     "Gaussian blur of an `(n, n)` or `(3, n, n)` image; `sigma` in pixels."
     if sigma <= 0.05: return x
-    from scipy.ndimage import gaussian_filter
+    from scipy.ndimage import gaussian_filter   # lazy: 0.13 s at import (measured, -X importtime); `mmdgpp synth --help` imports scenes
     return gaussian_filter(x, (0, sigma, sigma) if x.ndim == 3 else sigma, mode='nearest')
 
 def resolution_loss(x, f):
     "Capture at `f` times the resolution and scale back up: the loss of detail of a low-resolution camera."
     if f >= 0.999: return x
-    from PIL import Image
     n = x.shape[-1]; m = max(8, round(n*f))
     def one(c): return np.asarray(Image.fromarray(c, mode='F').resize((m, m), Image.BILINEAR).resize((n, n), Image.BILINEAR))
     return np.stack([one(c) for c in x]) if x.ndim == 3 else one(x)

@@ -13,6 +13,12 @@ import torch
 from torch import nn
 from ..core import fail, atomic_path, seed_everything, read_torch_file, writable_dir
 from ..config import ExperimentConfig
+from tqdm.auto import tqdm
+from ..data.splits import get_task
+from ..data.datasets import build_data
+from ..models.backbone import create_backbone
+from ..models.baselines import create_model
+from .metrics import check_scores
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'NONFINITE_HINT', 'seed_all', 'check_task', 'trainable_state', 'load_trainable_state',
@@ -28,7 +34,6 @@ def seed_all(seed: int) -> torch.Generator:
 
 def check_task(cfg: ExperimentConfig):
     "Fail fast (one clear line) on an unknown protocol, a target not in it, or a bad missing-modality setting."
-    from mmdgpp.data.splits import get_task
     return get_task(cfg.data.protocol, cfg.data.target, cfg.data.missing)
 
 # %% ../../nbs/45_eval.checkpoints.ipynb #1c6ac206
@@ -111,9 +116,6 @@ def read_checkpoint(path: str|Path) -> dict:
 # %% ../../nbs/45_eval.checkpoints.ipynb #a9a180c9
 def build_model_and_data(cfg: ExperimentConfig, device='cpu'):
     "(model, data bundle) for `cfg`: backbone, task data and model, the model on `device`."
-    from mmdgpp.models.backbone import create_backbone
-    from mmdgpp.data.datasets import build_data
-    from mmdgpp.models.baselines import create_model
     bb = create_backbone(cfg.backbone.name, cfg.backbone.pretrained, device='cpu')
     data = build_data(cfg, bb.image_size[0], bb.mean, bb.std)
     model = create_model(cfg, num_domains=len(data.domains), backbone=bb)
@@ -151,7 +153,6 @@ def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', precisi
             observe=None,                  # called as observe(output, batch) after each batch (e.g. a CertaintyMeter's update)
             ) -> dict:
     "Frame-level live scores of `model` on `dataset`: scores, labels, videos, attacks, domains."
-    from tqdm.auto import tqdm
     was = model.training; model.eval()
     out = dict(scores=[], labels=[], videos=[], attacks=[], domains=[])
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
@@ -190,5 +191,4 @@ def check_val_scores(p: dict,     # `predict` output on the source val set
                      dataset,     # that set (its records name the lists)
                     ):
     "Fail naming the source val lists unless the scores of `p` are finite and cover both live and spoof."
-    from mmdgpp.eval.metrics import check_scores
     check_scores(p['scores'], p['labels'], val_lists_name(dataset), hint=NONFINITE_HINT)

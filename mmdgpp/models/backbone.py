@@ -6,9 +6,10 @@
 from __future__ import annotations
 import hashlib, json, os, socket, contextlib, concurrent.futures as cf
 from pathlib import Path
-import torch
+import base64, logging, torch, urllib.request
 from torch import nn
 from ..core import fail, atomic_write_text, read_torch_file
+from urllib.parse import urlsplit, unquote
 
 # %% auto #0
 __all__ = ['TINY_ARCHITECTURES', 'TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'import_open_clip', 'list_architectures',
@@ -31,12 +32,12 @@ TINY_CONFIGS = tuple(TINY_ARCHITECTURES)   # their names
 
 def import_open_clip():
     "Import open_clip (slow: it imports torchvision) and register the tiny configs once."
-    import open_clip
+    import open_clip   # lazy: 1.6 s at import (measured, -X importtime) (it imports torchvision); `mmdgpp eval --help` imports backbone
     if not set(TINY_CONFIGS) <= set(open_clip.list_models()): open_clip.add_model_config(_config_dir())
     return open_clip
 
 def _config_dir() -> Path:
-    import mmdgpp
+    import mmdgpp   # inside: at module level the package becomes a member of this module, and the API reference (griffe) walks it forever
     return Path(mmdgpp.__file__).parent/'model_configs'
 
 def list_architectures() -> list[str]:
@@ -68,8 +69,6 @@ def hub_endpoint() -> str:
 
 def hub_proxy(url: str) -> str|None:
     "The proxy the HTTP clients use for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, any case), None under `NO_PROXY`."
-    import urllib.request
-    from urllib.parse import urlsplit
     u = urlsplit(url)
     if urllib.request.proxy_bypass_environment(u.hostname or ''): return None
     env = urllib.request.getproxies_environment()
@@ -77,7 +76,6 @@ def hub_proxy(url: str) -> str|None:
 
 def _shown_url(url: str) -> str:
     "`url` without user name or password."
-    from urllib.parse import urlsplit
     u = urlsplit(url if '://' in url else 'http://' + url)
     return f'{u.scheme}://{u.hostname}' + (f':{u.port}' if u.port else '')
 
@@ -85,8 +83,6 @@ def _probe(host: str, port: int, proxy: str|None, timeout: float) -> bool:
     "Open a TCP connection to `host:port`; through an HTTP proxy, ask it for a tunnel and read its answer."
     if proxy is None:
         with socket.create_connection((host, port), timeout=timeout): return True
-    import base64
-    from urllib.parse import urlsplit, unquote
     p = urlsplit(proxy if '://' in proxy else 'http://' + proxy)
     with socket.create_connection((p.hostname, p.port or 80), timeout=timeout) as s:
         if p.scheme != 'http': return True        # SOCKS or TLS to the proxy: reaching the proxy is what can be told
@@ -107,7 +103,6 @@ def hub_reachable(endpoint: str|None=None,   # the hub's URL; default `hub_endpo
                   timeout: float=2.0) -> bool:
     "False when `HF_HUB_OFFLINE` is set or the hub (through the environment's proxy, if any) cannot be reached within `timeout` seconds."
     if _truthy(os.environ.get('HF_HUB_OFFLINE', '')): return False
-    from urllib.parse import urlsplit
     url = endpoint or hub_endpoint()
     try: u = urlsplit(url); host, port = u.hostname, u.port or (80 if u.scheme == 'http' else 443)
     except ValueError: return False
@@ -121,7 +116,7 @@ def hub_reachable(endpoint: str|None=None,   # the hub's URL; default `hub_endpo
 @contextlib.contextmanager
 def _hub_offline():
     "Make huggingface_hub read only its local cache inside the block."
-    try: from huggingface_hub import constants
+    try: from huggingface_hub import constants   # optional: open_clip brings it, a build without it still runs
     except ImportError: yield; return
     old = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = True
@@ -131,7 +126,6 @@ def _hub_offline():
 @contextlib.contextmanager
 def quiet_open_clip():
     "Silence open_clip's 'no pretrained weights loaded' warning for deliberate random initialisation."
-    import logging
     root = logging.getLogger(); old = root.level
     root.setLevel(logging.ERROR)
     try: yield
@@ -180,7 +174,7 @@ def file_sha256(path: str|Path) -> str:
 
 def weights_dir() -> Path:
     "The package folder of the shipped weights."
-    import mmdgpp
+    import mmdgpp   # inside: at module level the package becomes a member of this module, and the API reference (griffe) walks it forever
     return Path(mmdgpp.__file__).parent/'weights'
 
 def resolve_pretrained(name: str, pretrained: str|None) -> str:
@@ -194,7 +188,6 @@ def resolve_pretrained(name: str, pretrained: str|None) -> str:
 
 def tensors_sha256(sd: dict) -> str:
     "SHA-256 of a state dict's tensors (name, dtype, shape, bytes, in name order): equal tensors, equal digest."
-    import hashlib
     h = hashlib.sha256()
     for k in sorted(sd):
         v = sd[k].detach().cpu().contiguous()

@@ -10,6 +10,7 @@ from ..core import fail
 from ..config import ExperimentConfig, from_dict
 from ..registry import MODELS
 from .mmdgpp import MMDGPP
+from .backbone import create_backbone
 
 # %% auto #0
 __all__ = ['MODEL_PRESETS', 'preset_overrides', 'apply_preset', 'create_model']
@@ -62,7 +63,6 @@ def create_model(cfg: ExperimentConfig,   # cfg.model names the preset; every ot
     if isinstance(num_domains, bool) or not isinstance(num_domains, int) or num_domains < 1:
         fail(f'num_domains must be a positive integer (the number of source domains), got {num_domains!r}')
     if backbone is None:
-        from mmdgpp.models.backbone import create_backbone
         backbone = create_backbone(cfg.backbone.name, cfg.backbone.pretrained)
     elif getattr(backbone, 'name', cfg.backbone.name) != cfg.backbone.name:
         fail(f'the backbone given is "{backbone.name}" but the config says backbone.name="{cfg.backbone.name}"')
