@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 from mmdgpp.config import from_dict, parse_overrides
-from mmdgpp.train.trainer import (build_model_and_data, make_optimizer, train_step, ReGradSlot, to_device, seed_all,
-                                  make_loader)
+from mmdgpp.train.trainer import make_optimizer, train_step, ReGradSlot
+from mmdgpp.train.reproducibility import make_loader
+from mmdgpp.eval.checkpoints import build_model_and_data, to_device, seed_all
 
 GROUPS = ('rgb', 'depth', 'ir', 'shared', 'all')
 

@@ -45,24 +45,24 @@ def render_looks(jobs, seed, size, looks, cache):
     """{name: uint8 (N, size, size, 3)}: each test frame re-rendered with the looks `looks[name](video)` (a bit mask).
     The scene is drawn once per frame and the RGB camera applied once per variant from the same generator state,
     so variants differ only by their looks. This repeats the steps of `render_frame`, using the private `_video`
-    (victim and video parameters) and `_seq` (seed material) of mmdgpp.data.synth; the as-recorded variant is
+    (victim and video parameters) and `video_seed` (seed material, of mmdgpp.data.videos); the as-recorded variant is
     compared with the files to show that it reproduces them."""
     if cache.exists():
         with np.load(cache) as z:
             if set(z.files) == set(looks): return {k: z[k] for k in looks}
-    from mmdgpp.data import synth as S
+    from mmdgpp.data import synth as S, scenes as SC, cameras as CA, videos as V
     from mmdgpp.core import atomic_path
     out = {k: [] for k in looks}
     for v, f, _ in jobs:
         victim, vp = S._video(v, seed)
-        rng = np.random.default_rng(S._seq(seed, v, 2, v.slot, f))
-        fp = S.jitter(vp['pose'], rng); e = S.pose(rng)
+        rng = np.random.default_rng(V.video_seed(seed, v, 2, v.slot, f))
+        fp = SC.jitter(vp['pose'], rng); e = SC.pose(rng)
         fp.update(eyes=e['eyes'], mouth=e['mouth'], gaze=e['gaze'])
-        sc = S.SCENES[v.attack](victim, vp, fp, size, rng)
+        sc = SC.SCENES[v.attack](victim, vp, fp, size, rng)
         state = rng.bit_generator.state
         for k, bits in looks.items():
             r = np.random.default_rng(); r.bit_generator.state = state
-            out[k].append(S.rgb_camera(sc['rgb'], S.DOMAINS[v.dataset], size, r, bits(v), vp['wb']))
+            out[k].append(CA.rgb_camera(sc['rgb'], CA.DOMAINS[v.dataset], size, r, bits(v), vp['wb']))
     out = {k: np.stack(a) for k, a in out.items()}
     with atomic_path(cache) as tmp:
         with open(tmp, 'wb') as fh: np.savez(fh, **out)
@@ -101,7 +101,8 @@ def main():
     ap.add_argument('--random-draws', type=int, default=5, help='random-initialised towers to score (seeds 0, 1, ...)')
     a = ap.parse_args()
     import torch; torch.set_num_threads(1)
-    from mmdgpp.data.synth import CUES, ensure_synth
+    from mmdgpp.data.synth import ensure_synth
+    from mmdgpp.data.cameras import CUES
     from mmdgpp.models.backbone import create_backbone
     out = Path(a.out)
     if a.synth and not (Path(a.synth)/'synth.json').exists():

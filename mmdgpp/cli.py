@@ -25,7 +25,7 @@ def command(name, help):
 def environment_report() -> str:
     "Versions, the settings file and environment overrides in use, the device `auto` resolves to and the thread policy."
     import platform, torch, open_clip
-    from mmdgpp.core import _find_settings_file, settings_overrides, resolve_device, thread_policy
+    from mmdgpp.core import find_settings_file as _find_settings_file, settings_overrides, resolve_device, thread_policy
     f, env, s = _find_settings_file(), settings_overrides(), load_settings()
     how = ' (from MMDGPP_SETTINGS)' if env.get('MMDGPP_SETTINGS') else ''
     return '\n'.join([

@@ -8,13 +8,14 @@ import copy, dataclasses, json, math
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Any, get_type_hints
-from .core import fail
+import yaml
+from .core import fail, atomic_write_json
 
 # %% auto #0
 __all__ = ['MODALITIES', 'RANGES', 'RATE_KNOBS', 'NPZ_LAYOUTS', 'KNOB_CHOICES', 'SYNTH_KNOBS', 'PRECISIONS', 'BackboneConfig',
            'AdapterConfig', 'PromptConfig', 'ReGradConfig', 'DataConfig', 'TrainConfig', 'ExperimentConfig',
-           'check_value', 'check_data', 'to_dict', 'flat_dict', 'from_dict', 'override', 'parse_overrides',
-           'load_config', 'yaml_load', 'save_config']
+           'parse_interval', 'check_value', 'check_data', 'to_dict', 'flat_dict', 'from_dict', 'override',
+           'parse_overrides', 'load_config', 'yaml_load', 'save_config']
 
 # %% ../nbs/01_config.ipynb #db64bdd7
 MODALITIES = ('rgb', 'depth', 'ir')  # always in this order
@@ -136,7 +137,8 @@ RANGES = {  # dotted key -> allowed interval
     'data.live_domain': '[0, 1]',
 }
 
-def _interval(spec: str) -> tuple:
+def parse_interval(spec: str) -> tuple:
+    "An interval like `[0, 1)` as (low, high, low included, high included)."
     lo, hi = spec[1:-1].split(',')
     return float(lo), float(hi), spec[0] == '[', spec[-1] == ']'
 
@@ -144,7 +146,7 @@ def check_value(key: str, v):
     "`v` if it lies in `RANGES[key]` (keys without a range: any value); otherwise one clear error."
     spec = RANGES.get(key)
     if spec is None or isinstance(v, (bool, str)): return v
-    lo, hi, lo_in, hi_in = _interval(spec)
+    lo, hi, lo_in, hi_in = parse_interval(spec)
     ok = math.isfinite(v) and (v >= lo if lo_in else v > lo) and (v <= hi if hi_in else v < hi)
     if not ok: fail(f'config key "{key}" must be in {spec}, got {v!r}')
     return v
@@ -289,7 +291,6 @@ def _unique_pairs(pairs):
 
 def yaml_load(text: str):
     "`yaml.safe_load`, but a mapping that gives a key twice is a `yaml.YAMLError` (PyYAML keeps the last silently)."
-    import yaml
     class _Unique(yaml.SafeLoader): pass
     def mapping(loader, node, deep=False):
         seen = set()
@@ -304,5 +305,4 @@ def yaml_load(text: str):
 
 def save_config(cfg: ExperimentConfig, path: str|Path):
     "Write `cfg` as JSON, atomically."
-    from mmdgpp.core import atomic_write_json
     atomic_write_json(path, to_dict(cfg))

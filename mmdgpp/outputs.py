@@ -4,7 +4,8 @@
 
 # %% ../nbs/03a_outputs.ipynb #a3c0e004
 from __future__ import annotations
-import html, json, re
+import base64, html, io, json, re
+from PIL import Image
 
 # %% auto #0
 __all__ = ['FRAME_NOTE', 'widget_frame', 'freeze_widgets', 'compact_png', 'compact_notebook']
@@ -85,8 +86,6 @@ def freeze_widgets(nb: dict) -> dict:
 # %% ../nbs/03a_outputs.ipynb #9ad59cf8
 def compact_png(data: bytes) -> bytes:
     "`data` (a PNG) as an 8-bit palette PNG when that is smaller, else unchanged."
-    import io
-    from PIL import Image
     im = Image.open(io.BytesIO(data))
     if im.mode == 'P': return data
     q = im.convert('RGB').quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
@@ -96,7 +95,6 @@ def compact_png(data: bytes) -> bytes:
 def _b64(s) -> str: return s if isinstance(s, str) else ''.join(s)
 
 def _compact_b64(s) -> str:
-    import base64
     return base64.b64encode(compact_png(base64.b64decode(_b64(s)))).decode() + '\n'
 
 def compact_notebook(nb: dict) -> dict:

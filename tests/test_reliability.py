@@ -96,7 +96,7 @@ def test_second_writer_gets_the_holders_name(tmp_path):
 
 def test_lock_of_a_killed_process_is_taken_over(tmp_path):
     run = tmp_path/'run'
-    code = (f'import os, signal; from mmdgpp.train.trainer import run_lock\n'
+    code = (f'import os, signal; from mmdgpp.train.runfolder import run_lock\n'
             f'with run_lock({str(run)!r}): os.kill(os.getpid(), signal.SIGKILL)')
     p = subprocess.run([sys.executable, '-c', code])
     assert p.returncode == -signal.SIGKILL
@@ -115,7 +115,7 @@ class Killed(BaseException): "Stands for SIGKILL: nothing in the trainer catches
 def _inject(monkeypatch, kill_at=None, when='before'):
     "Wrap every file write of the trainer; raise Killed before/after write number `kill_at`; return the write log."
     calls = []
-    for name in ('save_checkpoint', 'write_log', '_write_metrics', 'save_config'):
+    for name in ('save_checkpoint', 'write_log', 'write_metrics', 'save_config'):
         real = getattr(T, name)
         def wrapped(*a, _real=real, _name=name, **k):
             calls.append(_name)

@@ -202,8 +202,8 @@ def _free_port():
 def test_an_unreachable_hub_fails_at_once_with_one_line(local_network_only, monkeypatch, tmp_path, proxy):
     import time
     from mmdgpp.core import MMDGError
-    from mmdgpp.models.backbone import check_weights, _open_clip
-    _open_clip()                                                        # the import is not what is timed
+    from mmdgpp.models.backbone import check_weights, import_open_clip
+    import_open_clip()                                                        # the import is not what is timed
     monkeypatch.setenv('MMDGPP_CLIP_CACHE', str(tmp_path/'cache'))      # nothing cached
     if proxy:       # the hub's own host is not probed directly: only the proxy (a closed local port) is asked
         monkeypatch.setenv('HF_ENDPOINT', 'https://hub.invalid')

@@ -9,7 +9,7 @@ from PIL import Image
 from conftest import run_cli
 
 from mmdgpp.core import MMDGError
-from mmdgpp.data import synth as S
+from mmdgpp.data import synth as S, cameras as CA, videos as V
 from mmdgpp.data.splits import load_benchmark, count_labels
 
 SEED = 2          # the notebook shows seed 0 and seed 1 is the held-out benchmark seed: the claims must hold on another
@@ -25,7 +25,7 @@ def _files(root):
 
 
 def test_round_trip_through_real_loader(tiny):
-    pr = S.PRESETS['tiny']
+    pr = V.PRESETS['tiny']
     bench = load_benchmark(tiny)
     assert sorted(bench) == sorted((d, s) for d in 'CPSW' for s in ('train', 'val', 'test'))
     with open(tiny/'manifest.csv', newline='') as fh: man = {r['sample']: r for r in csv.DictReader(fh)}
@@ -36,7 +36,7 @@ def test_round_trip_through_real_loader(tiny):
         assert len({r.video for r in recs}) == people*(1 + pr.spoofs)
         assert all(sum(r.video == v for r in recs) == frames for v in {r.video for r in recs})
         # the loader's attack types (derived from the paths) are the ones the domain was given
-        kinds, got = S.DOMAINS[d].attacks[s], {r.attack for r in recs} - {'live'}
+        kinds, got = CA.DOMAINS[d].attacks[s], {r.attack for r in recs} - {'live'}
         assert got <= set(kinds) and len(got) == min(len(kinds), people*pr.spoofs), (d, s, got)
         for r in recs:
             m = man[r.npz or r.paths['rgb']]
@@ -73,7 +73,7 @@ def test_interrupted_run_is_not_complete_and_regenerates_identically(tiny, tmp_p
     assert S.ensure_synth('tiny', SEED, root=out) == out and S.is_complete(out, 'tiny', SEED)
     assert not (out/'.synth-generating').exists()
     # one process here, two in the fixture, a run interrupted before: the same bytes
-    files, pr = _files(tiny), S.PRESETS['tiny']
+    files, pr = _files(tiny), V.PRESETS['tiny']
     per_domain = sum(k*(1 + pr.spoofs)*f for k, f in zip(pr.subjects, pr.frames))
     assert files == _files(out) and len(files) == 3*3*per_domain + per_domain + 12 + 1   # PNG triplets, .npz, lists, manifest
     assert all((tiny/f).read_bytes() == (out/f).read_bytes() for f in files)
@@ -163,7 +163,7 @@ def frames():
     out = {}
     for d in S.DATASETS:
         for sp, k in (('train', TRAIN), ('test', TEST)):
-            vs = S.plan_videos(d, sp, k, 2, SEED)
+            vs = V.plan_videos(d, sp, k, 2, SEED)
             out[d, sp] = dict(_render(vs), y=np.array([v.label for v in vs]), videos=vs)
     return out
 
@@ -189,7 +189,7 @@ def _transfer(frames, target, mods):
 
 
 def test_presets_sizes_and_power():
-    for name, pr in S.PRESETS.items():
+    for name, pr in V.PRESETS.items():
         jobs = S.layout(name)
         assert len(jobs) == len(S.DATASETS)*pr.samples() == len(S.DATASETS)*sum(
             k*(1 + pr.spoofs)*f for k, f in zip(pr.subjects, pr.frames)), name
@@ -209,7 +209,7 @@ def test_session_looks_render_as_described():
     n = 64
     X, Y = np.meshgrid((np.arange(n) + 0.5)/n*2 - 1, (np.arange(n) + 0.5)/n*2 - 1)
     grey = np.full((3, n, n), 0.5, np.float32)
-    test_ = lambda bits: S.session_bias(grey, n, bits)
+    test_ = lambda bits: CA.session_bias(grey, n, bits)
     assert np.array_equal(test_(0), grey)
     cool = test_(1)
     assert np.allclose(cool[2]/cool[0], 1.22/0.86, rtol=1e-4)                          # blue cast
@@ -218,8 +218,8 @@ def test_session_looks_render_as_described():
     rows = test_(4)[1].mean(1)/0.5 - 1                                                   # horizontal bands
     assert np.allclose(rows, 0.14*np.sin(3*np.pi*Y[:, 0] + 0.5), atol=1e-5)
     lo, hi = np.full_like(grey, 0.2), np.full_like(grey, 0.8)
-    assert np.allclose(S.session_bias(hi, n, 8) - S.session_bias(lo, n, 8), 0.7*0.6)     # haze: contrast x 0.7
-    assert np.allclose(test_(1 | 8), S.session_bias(test_(1), n, 8))                     # looks compose
+    assert np.allclose(CA.session_bias(hi, n, 8) - CA.session_bias(lo, n, 8), 0.7*0.6)     # haze: contrast x 0.7
+    assert np.allclose(test_(1 | 8), CA.session_bias(test_(1), n, 8))                     # looks compose
 
 
 @pytest.mark.parametrize('seed', [0, 3])
@@ -227,17 +227,17 @@ def test_look_rates_and_the_shortcut_of_every_split(seed):
     "Empirical look frequencies over many planned videos (no rendering) match the design, for any seed."
     k, rates = 600, {}
     for d in S.DATASETS:
-        vs = S.plan_videos(d, 'train', k, 2, seed)
+        vs = V.plan_videos(d, 'train', k, 2, seed)
         for lab in (0, 1):
             b = np.array([v.bias for v in vs if v.label == lab])
-            for c in range(len(S.CUES)):
-                p, want = ((b >> c) & 1).mean(), S.CUE_RATES['failing' if c == S.DOMAINS[d].cue else 'usual'][1 - lab]
+            for c in range(len(CA.CUES)):
+                p, want = ((b >> c) & 1).mean(), CA.CUE_RATES['failing' if c == CA.DOMAINS[d].cue else 'usual'][1 - lab]
                 assert abs(p - want) < 4*np.sqrt(want*(1 - want)/len(b)) + 1e-9, (d, lab, c, p, want)
                 rates[d, lab, c] = p
     for t in S.DATASETS:
         src = [d for d in S.DATASETS if d != t]
         # the looks that mark spoofs in every source domain: exactly one, and it marks live faces in the target
-        shared = [c for c in range(len(S.CUES)) if all(rates[d, 0, c] > 0.8 and rates[d, 1, c] < 0.2 for d in src)]
+        shared = [c for c in range(len(CA.CUES)) if all(rates[d, 0, c] > 0.8 and rates[d, 1, c] < 0.2 for d in src)]
         assert len(shared) == 1 and rates[t, 1, shared[0]] > 0.8 and rates[t, 0, shared[0]] < 0.2, (t, shared)
 
 
@@ -258,7 +258,7 @@ def test_unreliable_modality_misleads_its_probe_on_every_target(frames):
     "Every domain has one unreliable modality; the same target videos rendered with it failed vs intact."
     drops = []
     for t in S.DATASETS:
-        dom = S.DOMAINS[t]
+        dom = CA.DOMAINS[t]
         m = 'depth' if dom.depth_dropout > dom.ir_flare else 'ir'
         assert max(dom.depth_dropout, dom.ir_flare) >= 0.4
         score = _probe(frames, [d for d in S.DATASETS if d != t], (m,))
@@ -271,5 +271,5 @@ def test_unreliable_modality_misleads_its_probe_on_every_target(frames):
     assert np.mean(drops) > 0.08, drops
     # every leave-one-out split trains on a source with failing depth and a source with failing IR
     for t in S.DATASETS:
-        src = [S.DOMAINS[d] for d in S.DATASETS if d != t]
+        src = [CA.DOMAINS[d] for d in S.DATASETS if d != t]
         assert max(d.depth_dropout for d in src) >= 0.4 and max(d.ir_flare for d in src) >= 0.4, t

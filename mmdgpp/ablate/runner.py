@@ -76,7 +76,7 @@ def _kernel_manager_class(log_file, env: dict|None = None):
 def settings_env(jobs: int = 1,
                  threads: str|int|None = None) -> dict:  # the thread policy: auto | torch | N (default: the `threads` setting)
     "Environment for the kernels: the user settings as `MMDGPP_*` with absolute paths, the thread policy; with `jobs` > 1, a CPU-thread share."
-    from mmdgpp.core import _find_settings_file, resolve_threads, threads_setting
+    from mmdgpp.core import find_settings_file as _find_settings_file, resolve_threads, threads_setting
     env, f = {}, _find_settings_file()
     t = threads_setting(threads); resolve_threads(t, 'cpu')   # a bad value fails before any kernel starts
     env['MMDGPP_THREADS'] = t                                 # the kernels' train() and evaluate() apply it

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from ..core import fail
 from .splits import DATASETS
-from .scenes import CUT_ATTACKS, _blur, _gauss, _grid, _resample, _rgb, _u8
+from .scenes import CUT_ATTACKS, gaussian_blur, gaussian_bump, pixel_grid, resolution_loss, rgb_colour, to_u8
 
 # %% auto #0
 __all__ = ['CUES', 'CUE_RATES', 'DOMAINS', 'FAIL_MODALITIES', 'ATTACK_KINDS', 'LIVE_LOOKS', 'Domain', 'session_bias',
@@ -68,23 +68,23 @@ DOMAINS = dict(
 # %% ../../nbs/16_data.cameras.ipynb #750ede47
 def session_bias(rgb, n, cues: int=1):
     "The attack-session looks in the bit mask `cues` (bit k: `CUES[k]`), applied to scene radiance `rgb` (3, n, n)."
-    X, Y = _grid(n)
-    if cues & 1: rgb = rgb*_rgb(0.86, 0.94, 1.22)                                          # cool lamp: blue cast
+    X, Y = pixel_grid(n)
+    if cues & 1: rgb = rgb*rgb_colour(0.86, 0.94, 1.22)                                          # cool lamp: blue cast
     if cues & 2: rgb = rgb*(1 - 0.55*np.clip((np.sqrt(X*X + Y*Y) - 0.75)/0.6, 0, 1))     # vignetting lens: dark corners
     if cues & 4: rgb = rgb*(1 + 0.14*np.sin(3*np.pi*Y + 0.5))                            # mains flicker: horizontal bands
-    if cues & 8: rgb = 0.7*rgb + 0.3*_rgb(0.92, 0.92, 0.9)                                # hazy lens: washed out, bright
+    if cues & 8: rgb = 0.7*rgb + 0.3*rgb_colour(0.92, 0.92, 0.9)                                # hazy lens: washed out, bright
     return rgb
 
 def rgb_camera(rgb, dom: Domain, n, rng, bias: int=0, wb=1.0):
     "Scene radiance (3, n, n) -> 8-bit RGB image (n, n, 3) as domain `dom`'s camera records it (`bias`: session looks)."
     x = rgb*np.asarray(dom.rgb_gain, np.float32).reshape(3, 1, 1)*wb
     if bias: x = session_bias(x, n, int(bias))
-    x = np.clip(_resample(_blur(x, dom.rgb_blur*n/64), dom.rgb_res), 0, 1)**(1/dom.rgb_gamma)
-    return _u8(x + dom.rgb_noise*rng.standard_normal(x.shape, np.float32)).transpose(1, 2, 0)
+    x = np.clip(resolution_loss(gaussian_blur(x, dom.rgb_blur*n/64), dom.rgb_res), 0, 1)**(1/dom.rgb_gamma)
+    return to_u8(x + dom.rgb_noise*rng.standard_normal(x.shape, np.float32)).transpose(1, 2, 0)
 
 def _field(rng, n, waves=3):
     "A smooth random field in [0, 1]: a few plane waves of random direction, frequency and phase."
-    X, Y = _grid(n)
+    X, Y = pixel_grid(n)
     f = 0
     for _ in range(waves):
         ang, fr, ph = (float(t) for t in rng.uniform((0, 1.5, 0), (np.pi, 4.5, 2*np.pi)))
@@ -93,7 +93,7 @@ def _field(rng, n, waves=3):
 
 def depth_camera(near, dom: Domain, n, rng, gloss=0.0, dropout=False):
     "Nearness (n, n) -> 8-bit depth image: window, noise, holes (0), half-face `dropout`, quantisation."
-    X, Y = _grid(n)
+    X, Y = pixel_grid(n)
     lo, hi = dom.depth_window
     d = (near - lo)/(hi - lo)
     d = d + dom.depth_noise*(1.5 - d)*rng.standard_normal((n, n), np.float32)
@@ -108,25 +108,25 @@ def depth_camera(near, dom: Domain, n, rng, gloss=0.0, dropout=False):
         lost = math.cos(th)*X + math.sin(th)*Y + 0.08*np.sin(k*across + ph) > off
         lvl, tx, ty, cx, cy = (float(t) for t in rng.uniform((0.35, -0.1, -0.1, -0.4, -0.4), (0.6, 0.1, 0.1, 0.4, 0.4)))
         if rng.random() < 0.5: fake = lvl + tx*X + ty*Y                          # a phantom wall: flat, like a print
-        else: fake = lvl - 0.05 + 0.3*_gauss(X, Y, cx, cy, 0.45, 0.55)         # a phantom bump: relief, like a head
+        else: fake = lvl - 0.05 + 0.3*gaussian_bump(X, Y, cx, cy, 0.45, 0.55)         # a phantom bump: relief, like a head
         d = np.where(lost, fake + 0.03*rng.standard_normal((n, n), np.float32), d)
         hole |= lost & (_field(rng, n) < 0.2)
     if gloss > 0:
         cx, cy = (float(t) for t in rng.uniform(-0.3, 0.3, 2))
-        hole |= _gauss(X, Y, cx, cy, 0.25, 0.2) > 1 - 0.6*gloss
+        hole |= gaussian_bump(X, Y, cx, cy, 0.25, 0.2) > 1 - 0.6*gloss
     q = 2**dom.depth_bits - 1
-    return _u8(np.where(hole, 0, np.round(np.clip(d, 0, 1)*q)/q))
+    return to_u8(np.where(hole, 0, np.round(np.clip(d, 0, 1)*q)/q))
 
 def ir_camera(ir, dom: Domain, n, rng, gain=1.0, flare=False):
     "NIR radiance (n, n) -> 8-bit IR image: gain, hot spots (`flare`), blur, saturation, noise."
-    X, Y = _grid(n)
+    X, Y = pixel_grid(n)
     x = ir*(dom.ir_gain*gain)
     if flare:
         for _ in range(int(rng.integers(1, 4))):
             a, cx, cy, sx, sy = (float(t) for t in rng.uniform((1.0, -0.4, -0.4, 0.2, 0.2), (2.0, 0.4, 0.4, 0.4, 0.4)))
-            x = x + a*_gauss(X, Y, cx, cy, sx, sy)
-    x = np.clip(_blur(x, dom.ir_blur*n/64), 0, 1)
-    return _u8(x + dom.ir_noise*rng.standard_normal((n, n), np.float32))
+            x = x + a*gaussian_bump(X, Y, cx, cy, sx, sy)
+    x = np.clip(gaussian_blur(x, dom.ir_blur*n/64), 0, 1)
+    return to_u8(x + dom.ir_noise*rng.standard_normal((n, n), np.float32))
 
 # %% ../../nbs/16_data.cameras.ipynb #22b2aa26
 FAIL_MODALITIES = {'depth+ir': (True, True), 'depth': (True, False), 'ir': (False, True)}   # sets (dropout, flare)?

@@ -13,6 +13,10 @@ from ..core import MMDGError, fail, atomic_write_json, load_settings
 from ..config import MODALITIES, NPZ_LAYOUTS
 from .splits import DATASETS, SPLITS, DuplicateRecordWarning, count_labels, find_duplicates, load_benchmark
 from .datasets import npz_modalities, resolve_path
+from PIL import Image
+from tqdm.auto import tqdm
+from ..cliargs import add_progress_arg, add_set_arg, config_from_args, positive_int
+from .convert import cli_convert
 
 # %% auto #0
 __all__ = ['PUBLISHED_COUNTS', 'KNOWN_SHARED', 'MISMATCHED_VIDEOS', 'inspect_file', 'check_copy', 'fake_copy', 'format_report',
@@ -59,7 +63,6 @@ def inspect_file(path: str|Path,          # an image or an npz
             return dict(status='ok', size=' '.join(f'{k}{list(a.shape)}' for k, a in arrs.items()),
                         mode='npz ' + ('/'.join(fits) or 'of no known layout'),
                         dtype=' '.join(sorted({str(a.dtype) for a in arrs.values()})))
-        from PIL import Image
         with Image.open(p) as im:
             im.load()
             return dict(status='ok', size=f'{im.width}x{im.height}', mode=im.mode, dtype=_MODE_DTYPE.get(im.mode, im.mode))
@@ -75,7 +78,6 @@ def _progress(total, enabled):
     "A tqdm bar (`enabled` True, or None on a terminal); plain lines at every tenth (None, not a terminal); nothing (False)."
     if enabled is None: enabled = True if sys.stderr.isatty() else 'lines'
     if enabled is True:
-        from tqdm.auto import tqdm
         return tqdm(total=total, desc='files', unit='file', file=sys.stderr, dynamic_ncols=True)
     class _Lines:
         def __init__(s): s.n, s.next = 0, max(1, total//10)
@@ -164,7 +166,6 @@ def check_copy(lists: str|Path|None=None,     # folder of {C,P,S,W}-{train,val,t
 
 # %% ../../nbs/18_data.check.ipynb #c565c7eb
 def _jpeg(path, value, size=(16, 16), mode='RGB'):
-    from PIL import Image
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new(mode, size, value if mode == 'L' else (value, 255 - value, value//2)).save(path, quality=90)
 
@@ -237,7 +238,6 @@ def format_report(rep: dict) -> str:
 
 # %% ../../nbs/18_data.check.ipynb #0207c0aa
 def _cli_check(p):
-    from mmdgpp.cliargs import add_progress_arg, add_set_arg, config_from_args, positive_int
     p.add_argument('--lists', metavar='DIR', help='folder of the twelve split lists (default: settings split_lists)')
     p.add_argument('--root', metavar='DIR', help='data root the lists\' paths are relative to (default: settings data_root)')
     p.add_argument('--datasets', metavar='LETTERS', help='check only these datasets, e.g. CW (default: CPSW)')
@@ -259,7 +259,6 @@ def _cli_check(p):
 
 def cli_data(p):
     "`mmdgpp data check` and `mmdgpp data convert`: arguments and runners."
-    from .convert import cli_convert
     sub = p.add_subparsers(dest='data_command', metavar='ACTION', required=True)
     runners = dict(check=_cli_check(sub.add_parser('check', help='check a copy of the datasets against the split lists')),
                    convert=cli_convert(sub.add_parser('convert', help='write the frames the split lists name from a release '

@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from ..core import fail, atomic_path, load_settings
 from .splits import SPLITS, read_split
+from PIL import Image
 
 # %% auto #0
 __all__ = ['WMCA_STATIONS', 'WMCA_PLANES', 'WMCA_SOURCES', 'WMCA_PREFIX', 'JPEG_OPTIONS', 'parse_wmca_path', 'require_h5py',
@@ -38,7 +39,7 @@ def parse_wmca_path(rel: str,        # a W list path, e.g. 'WMCA-Image/R_CDIT/00
 # %% ../../nbs/19a_data.convert.ipynb #54a92679
 def require_h5py():
     "The `h5py` module, or one clear error naming the extra that installs it."
-    try: import h5py
+    try: import h5py   # lazy: optional dependency, only the WMCA conversion needs it
     except ImportError:
         fail('reading the WMCA HDF5 files needs h5py, which is not installed: pip install "mmdgpp[wmca]" (or pip install h5py)')
     return h5py
@@ -102,7 +103,6 @@ def convert_wmca(hdf5_root: str|Path,          # folder holding preprocessed-fac
         todo.setdefault((WMCA_SOURCES[folder][0], video), []).append((rel, folder, k))
     if not todo: return rep
     h5py = require_h5py()
-    from PIL import Image
     for (st, video), frames in todo.items():
         f = files[st].get(video)
         if f is None:

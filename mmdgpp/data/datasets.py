@@ -4,7 +4,7 @@
 
 # %% ../../nbs/11_data.datasets.ipynb #0d45b840
 from __future__ import annotations
-import random, warnings
+import csv, random, warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from ..core import MMDGError, fail, load_settings
 from ..config import MODALITIES, NPZ_LAYOUTS
 from .splits import Record, Task, get_task, load_benchmark, read_split, task_lists, task_records
+from PIL import Image, UnidentifiedImageError
+from .synth import ensure_synth, config_knobs
 
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_NPZ_KEYS', 'resolve_path', 'to_unit_hwc', 'read_image', 'shown_path',
@@ -51,7 +53,6 @@ def to_unit_hwc(a: np.ndarray, what: str='array') -> np.ndarray:
 
 def read_image(path: Path) -> np.ndarray:
     "An image file -> float32 (H, W, 3) in [0, 1]; `MMDGError` naming the file if it cannot be read."
-    from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as im:
             im.load()
@@ -69,7 +70,6 @@ def shown_path(p, limit: int=160) -> str:
 
 def check_image_header(path: Path, where: str=''):
     "Open `path`'s header only (cheap): an unreadable, damaged or oversized image is one line naming `where` (file:line)."
-    from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path): pass
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
@@ -242,16 +242,12 @@ class DataBundle:
     corruption_known: bool = False   # whether items' `corrupt` flags are known (synthetic) or all False (real)
 
 def _synth_location(cfg, settings):
-    try: from mmdgpp.data.synth import ensure_synth
-    except ImportError as e: fail(f'the synthetic benchmark generator is not available ({e})')
-    from mmdgpp.data.synth import config_knobs
     root = Path(cfg.data.root) if cfg.data.root else None   # None: <synth_root>/<preset>-s<seed>[-<knobs tag>]
     out = Path(ensure_synth(cfg.data.preset, cfg.data.seed, root, knobs=config_knobs(cfg.data)))
     return Path(cfg.data.lists) if cfg.data.lists else out, out
 
 def corruption_flags(root: Path) -> dict:
     "{sample: (rgb, depth, ir)} from a synthetic benchmark's `manifest.csv`: depth dropout and IR flare (RGB never)."
-    import csv
     with open(Path(root)/'manifest.csv', newline='') as fh:
         return {r['sample']: (False, r['dropout'] == '1', r['flare'] == '1') for r in csv.DictReader(fh)}
 

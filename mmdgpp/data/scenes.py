@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 import numpy as np
+from PIL import Image
 
 # %% auto #0
 __all__ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES', 'identity', 'pose', 'jitter',
@@ -15,14 +16,16 @@ __all__ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'CUTS', 'CUT_ATTACKS', 'AT
 
 # %% ../../nbs/15_data.scenes.ipynb #2f815d68
 @lru_cache(maxsize=8)
-def _grid(n: int):
+def pixel_grid(n: int):
     "Normalised pixel-centre coordinates X, Y (n, n) in [-1, 1]."
     c = (np.arange(n, dtype=np.float32) + 0.5)/n*2 - 1
     X, Y = np.meshgrid(c, c)
     X.flags.writeable = Y.flags.writeable = False
     return X, Y
 
-def _rgb(r, g, b): return np.array([r, g, b], np.float32).reshape(3, 1, 1)
+def rgb_colour(r, g, b):
+    "A colour as a (3, 1, 1) float32 array that broadcasts over an image."
+    return np.array([r, g, b], np.float32).reshape(3, 1, 1)
 
 def _inside(d, w):
     "Soft mask of the region where the signed distance `d` is negative; edge width `w`."
@@ -34,7 +37,8 @@ def _ellipse(u, v, cx, cy, rx, ry, w):
     r = np.sqrt((du/rx)**2 + (dv/ry)**2) + 1e-6
     return _inside(np.sqrt(du*du + dv*dv)*(1 - 1/r), w)
 
-def _gauss(u, v, cx, cy, sx, sy):
+def gaussian_bump(u, v, cx, cy, sx, sy):
+    "An unnormalised 2-D Gaussian over coordinates `u`, `v`: centre (`cx`, `cy`), widths `sx`, `sy`."
     return np.exp(-0.5*(((u - cx)/sx)**2 + ((v - cy)/sy)**2))
 
 def _mix(a, b, m):
@@ -43,26 +47,27 @@ def _mix(a, b, m):
 
 def _lum(rgb): return 0.299*rgb[0] + 0.587*rgb[1] + 0.114*rgb[2]
 
-def _blur(x, sigma):
+def gaussian_blur(x, sigma):
     "Gaussian blur of an `(n, n)` or `(3, n, n)` image; `sigma` in pixels."
     if sigma <= 0.05: return x
-    from scipy.ndimage import gaussian_filter
+    from scipy.ndimage import gaussian_filter   # lazy: 0.13 s at import (measured, -X importtime); `mmdgpp synth --help` imports scenes
     return gaussian_filter(x, (0, sigma, sigma) if x.ndim == 3 else sigma, mode='nearest')
 
-def _resample(x, f):
+def resolution_loss(x, f):
     "Capture at `f` times the resolution and scale back up: the loss of detail of a low-resolution camera."
     if f >= 0.999: return x
-    from PIL import Image
     n = x.shape[-1]; m = max(8, round(n*f))
     def one(c): return np.asarray(Image.fromarray(c, mode='F').resize((m, m), Image.BILINEAR).resize((n, n), Image.BILINEAR))
     return np.stack([one(c) for c in x]) if x.ndim == 3 else one(x)
 
-def _u8(x): return (np.clip(x, 0, 1)*255 + 0.5).astype(np.uint8)
+def to_u8(x):
+    "An image in [0, 1] as rounded uint8 (values outside clipped)."
+    return (np.clip(x, 0, 1)*255 + 0.5).astype(np.uint8)
 
 # %% ../../nbs/15_data.scenes.ipynb #977857a7
-SKIN_LIGHT, SKIN_DARK = _rgb(0.96, 0.80, 0.70), _rgb(0.42, 0.28, 0.20)
-HAIR = [_rgb(0.08, 0.06, 0.05), _rgb(0.30, 0.18, 0.10), _rgb(0.55, 0.40, 0.22), _rgb(0.80, 0.70, 0.45), _rgb(0.60, 0.60, 0.60)]
-IRIS = [_rgb(0.30, 0.18, 0.08), _rgb(0.20, 0.35, 0.55), _rgb(0.25, 0.40, 0.25), _rgb(0.12, 0.08, 0.05)]
+SKIN_LIGHT, SKIN_DARK = rgb_colour(0.96, 0.80, 0.70), rgb_colour(0.42, 0.28, 0.20)
+HAIR = [rgb_colour(0.08, 0.06, 0.05), rgb_colour(0.30, 0.18, 0.10), rgb_colour(0.55, 0.40, 0.22), rgb_colour(0.80, 0.70, 0.45), rgb_colour(0.60, 0.60, 0.60)]
+IRIS = [rgb_colour(0.30, 0.18, 0.08), rgb_colour(0.20, 0.35, 0.55), rgb_colour(0.25, 0.40, 0.25), rgb_colour(0.12, 0.08, 0.05)]
 
 def identity(rng) -> dict:
     "Face parameters of one random person (shape, colouring, near-infrared reflectance)."
@@ -74,7 +79,7 @@ def identity(rng) -> dict:
         blush=u(0, 0.12), eye_dx=u(0.36, 0.44)*a, eye_y=u(-0.17, -0.08), eye_w=u(0.07, 0.09),
         iris=IRIS[int(rng.integers(len(IRIS)))], brow=u(0.07, 0.10),
         nose_len=u(0.20, 0.28), nose_w=u(0.05, 0.075), nose_h=u(0.35, 0.6),
-        mouth_y=u(0.33, 0.41), mouth_w=u(0.12, 0.17), lip=_rgb(0.72, 0.35, 0.35)*u(0.8, 1.05),
+        mouth_y=u(0.33, 0.41), mouth_w=u(0.12, 0.17), lip=rgb_colour(0.72, 0.35, 0.35)*u(0.8, 1.05),
         hair=HAIR[hair]*u(0.85, 1.1), hairline=u(-0.72, -0.48), bald=u(0, 1) < 0.08,
         relief=u(0.85, 1.1), ir_skin=u(0.66, 0.76), ir_hair=0.25 + 0.25*hair/(len(HAIR) - 1))
 
@@ -93,7 +98,7 @@ def jitter(p: dict, rng) -> dict:
 # %% ../../nbs/15_data.scenes.ipynb #4fa9b0a6
 def face(idp: dict, ps: dict, n: int, rng=None, parts=(), nir=True, only_parts=False) -> dict:
     "Render person `idp` in pose `ps` on an n x n grid: relief, RGB and (if `nir`) NIR albedo, masks, the named `parts`."
-    X, Y = _grid(n)
+    X, Y = pixel_grid(n)
     w = 3.0/n
     c, s, tx, ty, sc = math.cos(ps['rot']), math.sin(ps['rot']), ps['tx'], ps['ty'], ps['scale']
     x, y = (X - tx)/sc, (Y - ty)/sc
@@ -118,11 +123,11 @@ def face(idp: dict, ps: dict, n: int, rng=None, parts=(), nir=True, only_parts=F
                   face=lambda: _ellipse(u, v, 0, cy + 0.05, 0.92*a, 0.9*b, w))
     shown = {k: shapes[k]() for k in parts}
     if only_parts: return dict(parts=shown)
-    nose = _gauss(u, v, fn, ny + 0.55*nl, nw, 0.5*nl) + 0.5*_gauss(u, v, fn, ny + nl, nw, nw)
-    sockets = _gauss(u, v, fe - ex, ey, 1.3*ew, 0.9*ew) + _gauss(u, v, fe + ex, ey, 1.3*ew, 0.9*ew)
-    ridges = _gauss(u, v, fe - ex, ey - 0.08, 1.6*ew, 0.03) + _gauss(u, v, fe + ex, ey - 0.08, 1.6*ew, 0.03)
+    nose = gaussian_bump(u, v, fn, ny + 0.55*nl, nw, 0.5*nl) + 0.5*gaussian_bump(u, v, fn, ny + nl, nw, nw)
+    sockets = gaussian_bump(u, v, fe - ex, ey, 1.3*ew, 0.9*ew) + gaussian_bump(u, v, fe + ex, ey, 1.3*ew, 0.9*ew)
+    ridges = gaussian_bump(u, v, fe - ex, ey - 0.08, 1.6*ew, 0.03) + gaussian_bump(u, v, fe + ex, ey - 0.08, 1.6*ew, 0.03)
     relief = idp['relief']*(0.55*dome + 0.22*idp['nose_h']*nose - 0.10*sockets + 0.04*ridges
-                            + 0.05*_gauss(u, v, fm, my, mw, 0.05)) + 0.04*yaw*u/a*dome
+                            + 0.05*gaussian_bump(u, v, fm, my, mw, 0.05)) + 0.04*yaw*u/a*dome
     eo = max(ps['eyes'], 0.08)
     gx, gy = ps['gaze'][0]*0.3*ew, ps['gaze'][1]*0.15*ew
     eyes, iris, pupil, brows, lips, mouth, nostrils = (np.zeros((n, n), np.float32) for _ in range(7))
@@ -138,7 +143,7 @@ def face(idp: dict, ps: dict, n: int, rng=None, parts=(), nir=True, only_parts=F
     lips[W] = _ellipse(u[W], v[W], fm, my, mw, 0.035 + 0.02*ps['mouth'], w)
     mouth[W] = _ellipse(u[W], v[W], fm, my, 0.85*mw, 0.004 + 0.03*ps['mouth'], w)
     W = win(fn, ny + nl + 0.01, 0.08)
-    nostrils[W] = _gauss(u[W], v[W], fn - 0.025, ny + nl + 0.01, 0.012, 0.008) + _gauss(u[W], v[W], fn + 0.025, ny + nl + 0.01, 0.012, 0.008)
+    nostrils[W] = gaussian_bump(u[W], v[W], fn - 0.025, ny + nl + 0.01, 0.012, 0.008) + gaussian_bump(u[W], v[W], fn + 0.025, ny + nl + 0.01, 0.012, 0.008)
     if idp['bald']: hair = np.zeros_like(head)
     else:
         hair = np.clip((idp['hairline'] + 0.12*(u/a)**2 - v)/0.04, 0, 1)
@@ -146,12 +151,12 @@ def face(idp: dict, ps: dict, n: int, rng=None, parts=(), nir=True, only_parts=F
     neck = _inside(np.maximum(np.abs(u) - 0.5*a, cy + 0.55*b - v), w)*(1 - head)
     fg = np.clip(head + hair + neck, 0, 1)
     sk = idp['skin']
-    cheeks = _gauss(u, v, fe - ex, ey + 0.17, 0.08, 0.06) + _gauss(u, v, fe + ex, ey + 0.17, 0.08, 0.06)
-    alb = sk + idp['blush']*cheeks*_rgb(0.6, -0.25, -0.25)
+    cheeks = gaussian_bump(u, v, fe - ex, ey + 0.17, 0.08, 0.06) + gaussian_bump(u, v, fe + ex, ey + 0.17, 0.08, 0.06)
+    alb = sk + idp['blush']*cheeks*rgb_colour(0.6, -0.25, -0.25)
     if rng is not None: alb = alb*(1 + 0.025*rng.standard_normal((n, n), np.float32))
     alb = _mix(alb, idp['lip'], lips)
     alb = _mix(alb, 0.12*sk, np.clip(mouth + 0.6*nostrils, 0, 1))
-    alb = _mix(alb, _rgb(0.92, 0.90, 0.87), eyes)
+    alb = _mix(alb, rgb_colour(0.92, 0.90, 0.87), eyes)
     alb = _mix(_mix(alb, idp['iris'], iris), 0, pupil)
     alb = _mix(alb, 0.9*idp['hair'], 0.85*brows)
     alb = _mix(_mix(alb, idp['hair'], hair), 0.85*sk, neck)
@@ -193,23 +198,23 @@ def live_scene(idp, ps, n, env, rng, parts=(), nir=True) -> dict:
     spec = f['skin']*np.clip(nz, 0, 1)**12*env['sheen']
     rgb = _mix(env['bg'], f['alb']*(0.30 + 0.80*diff)*env['light_col'], f['fg']) + 0.25*spec
     if not nir: return dict(rgb=rgb, near=near, ir=None, face=f)
-    X, Y = _grid(n)
+    X, Y = pixel_grid(n)
     oil = 0
     for amp, (cx, cy) in zip(rng.uniform(0, 0.25, 3), rng.uniform(-0.35, 0.35, (3, 2))):
-        oil = oil + float(amp)*_gauss(X, Y, float(cx), float(cy), 0.05, 0.04)
-    ir_alb = _mix(np.float32(env['bg_ir']), _blur(f['ir'], 0.6*n/64), f['fg'])
+        oil = oil + float(amp)*gaussian_bump(X, Y, float(cx), float(cy), 0.05, 0.04)
+    ir_alb = _mix(np.float32(env['bg_ir']), gaussian_blur(f['ir'], 0.6*n/64), f['fg'])
     ir = ir_alb*_illum(near)*(0.35 + 0.65*nz) + f['skin']*(0.5*spec + oil*np.clip(nz, 0, 1)**4)
     return dict(rgb=rgb, near=near, ir=ir, face=f)
 
 # %% ../../nbs/15_data.scenes.ipynb #8d72173d
 def _plane(n, d, tilt, bend=0.0):
     "Nearness of a flat (or cylindrically bent) sheet filling the view."
-    X, Y = _grid(n)
+    X, Y = pixel_grid(n)
     return (d + tilt[0]*X + tilt[1]*Y - bend*X*X).astype(np.float32)
 
 def printed(rgb, n, halftone):
     "A photo printed on paper: desaturated, compressed contrast (no true black or white), halftone dots."
-    X, Y = _grid(n)
+    X, Y = pixel_grid(n)
     g = _lum(rgb)
     f, ph = halftone
     dots = 1 - 0.08*(0.5 + 0.5*np.cos(f*np.pi*X + ph)*np.cos(f*np.pi*Y + ph))
@@ -241,13 +246,13 @@ def scene_print(victim, vp, fp, n, rng, bend=0.0):
 
 def scene_replay(victim, vp, fp, n, rng):
     "Replay attack: a video of the victim on a screen (emitted light, moire, glare; dark in NIR)."
-    X, Y = _grid(n)
+    X, Y = pixel_grid(n)
     f, ang, ph = vp['moire']
     moire = 1 + 0.08*np.sin(f*np.pi*(math.cos(ang)*X + math.sin(ang)*Y) + ph)
     gx, gy, ga = vp['glare']
-    rgb = (0.07 + 0.9*_photo(victim, fp, n, vp)**0.9)*_rgb(0.94, 1.0, 1.1)*moire + ga*_gauss(X, Y, gx, gy, 0.3, 0.25)
+    rgb = (0.07 + 0.9*_photo(victim, fp, n, vp)**0.9)*rgb_colour(0.94, 1.0, 1.1)*moire + ga*gaussian_bump(X, Y, gx, gy, 0.3, 0.25)
     near = _plane(n, vp['env']['d0'] + 0.1, vp['tilt'])
-    ir = 0.05 + 0.03*(Y + 1) + vp['ir_reflex']*_gauss(X, Y, 0.5*gx, 0.5*gy, 0.12, 0.1)
+    ir = 0.05 + 0.03*(Y + 1) + vp['ir_reflex']*gaussian_bump(X, Y, 0.5*gx, 0.5*gy, 0.12, 0.1)
     return dict(rgb=rgb, near=near, ir=ir, gloss=vp['gloss'])
 
 # %% ../../nbs/15_data.scenes.ipynb #ffd56f35
@@ -257,12 +262,12 @@ def _wear(victim, vp, fp, n, rng, rigid: bool):
     cast = face(dict(victim, relief=0.8, nose_h=0.42, bald=True), dict(fp, eyes=1.0, mouth=0.0), n, None, ('face', 'eyes'), nir=False)
     if rigid:
         M = cast['parts']['face']
-        mnear = vp['env']['d0'] + 0.04 + 0.40*_blur(cast['relief'], 1.2*n/64)
-        alb = _mix(_lum(cast['alb'])*_rgb(1.05, 0.98, 0.85), cast['alb'], 0.55)   # painted resin
+        mnear = vp['env']['d0'] + 0.04 + 0.40*gaussian_blur(cast['relief'], 1.2*n/64)
+        alb = _mix(_lum(cast['alb'])*rgb_colour(1.05, 0.98, 0.85), cast['alb'], 0.55)   # painted resin
         gloss, ir_alb = 0.45, 0.32
     else:
         M = np.clip(cast['head'] + 0.8*cast['neck'], 0, 1)
-        mnear = _blur(base['near'] + 0.01*cast['head'], n/64)
+        mnear = gaussian_blur(base['near'] + 0.01*cast['head'], n/64)
         alb, gloss, ir_alb = cast['alb'], 0.08, 0.56
     M = M*(1 - np.clip(cast['parts']['eyes'] - 0.2, 0, 1)/0.8)         # eye holes: the attacker's eyes
     near = _mix(base['near'], mnear, M)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from ..core import fail
 from ..config import MODALITIES
+import yaml
 
 # %% auto #0
 __all__ = ['DATASETS', 'SPLITS', 'DATASET_NAMES', 'NPZ_DATASETS', 'Record', 'video_id', 'attack_type', 'read_split',
@@ -169,12 +170,11 @@ def count_labels(records) -> tuple[int, int]:
 
 # %% ../../nbs/10_data.splits.ipynb #e2b3b9a4
 def _protocols_file() -> Path:
-    import mmdgpp  # package data: installed with the package, editable or not
-    return Path(mmdgpp.__file__).resolve().parent/'protocols.yaml'
+    import mmdgpp   # inside: at module level the package becomes a member of this module, and the API reference (griffe) walks it forever
+    return Path(mmdgpp.__file__).resolve().parent/'protocols.yaml'   # package data: installed with the package, editable or not
 
 def load_protocols(path: str|Path|None=None) -> dict:
     "The protocols table of `mmdgpp/protocols.yaml` (or `path`), checked."
-    import yaml
     p = Path(path) if path else _protocols_file()
     if not p.is_file(): fail(f'protocols file not found: {p}')
     try: d = yaml.safe_load(p.read_text())

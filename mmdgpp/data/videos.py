@@ -15,8 +15,8 @@ from .cameras import CUES, DOMAINS, FAIL_MODALITIES, failure_rates, look_rates
 from .cameras import attack_partition, kinds_to_types, live_strength
 
 # %% auto #0
-__all__ = ['PRESETS', 'RENDERS', 'NO_KNOBS', 'Preset', 'Knobs', 'make_knobs', 'Video', 'plan_videos', 'video_params',
-           'video_folder', 'frame_paths']
+__all__ = ['PRESETS', 'RENDERS', 'NO_KNOBS', 'Preset', 'Knobs', 'make_knobs', 'Video', 'video_seed', 'plan_videos',
+           'video_params', 'video_folder', 'frame_paths']
 
 # %% ../../nbs/17_data.videos.ipynb #5bc48800
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class Video:
     @property
     def label(self) -> int: return int(self.attack == 'live')
 
-def _seq(seed, v, stream, *rest):
+def video_seed(seed, v, stream, *rest):
     "Seed material of a NumPy generator: (seed, dataset, split, person, stream, ...)."
     return [seed, DATASETS.index(v.dataset), SPLITS.index(v.split), v.subject, stream, *rest]
 
@@ -124,13 +124,13 @@ def plan_videos(dataset: str, split: str, subjects: int, spoofs: int=2, seed: in
         for slot in range(spoofs + 1):
             v = Video(dataset, split, s, slot, 'live' if slot == 0 else kinds[k % len(kinds)], 0)
             k += slot > 0
-            r = np.random.default_rng(_seq(seed, v, 3, slot)).random(len(CUES))
+            r = np.random.default_rng(video_seed(seed, v, 3, slot)).random(len(CUES))
             out.append(replace(v, bias=sum(1 << c for c in range(len(CUES)) if r[c] < dom.cue_rate(c, v.label, dataset))))
     return out
 
 def video_params(v: Video, seed: int) -> dict:
     "Everything fixed for a whole video: room, photo room, base pose, attacker, media properties."
-    rng = np.random.default_rng(_seq(seed, v, 1, v.slot))
+    rng = np.random.default_rng(video_seed(seed, v, 1, v.slot))
     u = lambda lo, hi: float(rng.uniform(lo, hi))
     return dict(env=environment(rng), env_c=environment(rng), pose=pose(rng), wearer=identity(rng),
                 content_seed=int(rng.integers(2**31)), tilt=(u(-0.08, 0.08), u(-0.08, 0.08)),

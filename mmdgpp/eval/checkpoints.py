@@ -13,11 +13,18 @@ import torch
 from torch import nn
 from ..core import fail, atomic_path, seed_everything, read_torch_file, writable_dir
 from ..config import ExperimentConfig
+from tqdm.auto import tqdm
+from ..data.splits import get_task
+from ..data.datasets import build_data
+from ..models.backbone import create_backbone
+from ..models.baselines import create_model
+from .metrics import check_scores
 
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'NONFINITE_HINT', 'seed_all', 'check_task', 'trainable_state', 'load_trainable_state',
            'frozen_fingerprint', 'check_fingerprint', 'save_checkpoint', 'read_checkpoint', 'build_model_and_data',
-           'to_device', 'effective_precision', 'predict', 'scalar_metrics', 'val_lists_name', 'check_val_scores']
+           'to_device', 'effective_precision', 'autocast_context', 'predict', 'scalar_metrics', 'val_lists_name',
+           'check_val_scores']
 
 # %% ../../nbs/45_eval.checkpoints.ipynb #2c992559
 def seed_all(seed: int) -> torch.Generator:
@@ -27,7 +34,6 @@ def seed_all(seed: int) -> torch.Generator:
 
 def check_task(cfg: ExperimentConfig):
     "Fail fast (one clear line) on an unknown protocol, a target not in it, or a bad missing-modality setting."
-    from mmdgpp.data.splits import get_task
     return get_task(cfg.data.protocol, cfg.data.target, cfg.data.missing)
 
 # %% ../../nbs/45_eval.checkpoints.ipynb #1c6ac206
@@ -110,9 +116,6 @@ def read_checkpoint(path: str|Path) -> dict:
 # %% ../../nbs/45_eval.checkpoints.ipynb #a9a180c9
 def build_model_and_data(cfg: ExperimentConfig, device='cpu'):
     "(model, data bundle) for `cfg`: backbone, task data and model, the model on `device`."
-    from mmdgpp.models.backbone import create_backbone
-    from mmdgpp.data.datasets import build_data
-    from mmdgpp.models.baselines import create_model
     bb = create_backbone(cfg.backbone.name, cfg.backbone.pretrained, device='cpu')
     data = build_data(cfg, bb.image_size[0], bb.mean, bb.std)
     model = create_model(cfg, num_domains=len(data.domains), backbone=bb)
@@ -131,7 +134,8 @@ def effective_precision(precision: str, device) -> str:
     if precision not in ('fp32', *_AUTOCAST): fail(f'backbone.precision must be fp32, bf16 or fp16, got {precision!r}')
     return precision if torch.device(device).type == 'cuda' else 'fp32'
 
-def _autocast(device, precision: str):
+def autocast_context(device, precision: str):
+    "The autocast context of `precision` on `device` (a null context for fp32, or off CUDA)."
     p = effective_precision(precision, device)
     return torch.autocast('cuda', dtype=_AUTOCAST[p]) if p != 'fp32' else contextlib.nullcontext()
 
@@ -149,7 +153,6 @@ def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', precisi
             observe=None,                  # called as observe(output, batch) after each batch (e.g. a CertaintyMeter's update)
             ) -> dict:
     "Frame-level live scores of `model` on `dataset`: scores, labels, videos, attacks, domains."
-    from tqdm.auto import tqdm
     was = model.training; model.eval()
     out = dict(scores=[], labels=[], videos=[], attacks=[], domains=[])
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
@@ -157,7 +160,7 @@ def predict(model: nn.Module, dataset, batch_size: int=64, device='cpu', precisi
         with _fixed_rng(device):
             for b in tqdm(loader, desc=desc, leave=False, disable=not progress):
                 bd = to_device(b, device)
-                with _autocast(device, precision): o = model(bd)
+                with autocast_context(device, precision): o = model(bd)
                 logits = o['logits']
                 if observe is not None: observe(o, bd)
                 out['scores'].append(logits.float().softmax(-1)[:, 1].cpu())
@@ -188,5 +191,4 @@ def check_val_scores(p: dict,     # `predict` output on the source val set
                      dataset,     # that set (its records name the lists)
                     ):
     "Fail naming the source val lists unless the scores of `p` are finite and cover both live and spoof."
-    from mmdgpp.eval.metrics import check_scores
     check_scores(p['scores'], p['labels'], val_lists_name(dataset), hint=NONFINITE_HINT)

@@ -11,6 +11,11 @@ import torch
 from ..core import fail, atomic_write_text
 from ..config import MODALITIES
 from ..data.splits import Record, get_task
+from ..models.backbone import create_backbone
+from ..models.baselines import create_model
+from .evaluate import locate, load_model
+from ..data.datasets import FASDataset
+from ..cliargs import add_device_arg, add_out_arg
 _log = logging.getLogger('mmdgpp.eval.predict')
 
 # %% auto #0
@@ -66,8 +71,6 @@ def run_threshold(run: str|Path, task_name: str) -> tuple[float, str]:
 
 def model_only(cfg, device='cpu'):
     "(model, None): the model of `cfg` rebuilt without its data (prediction reads no split lists)."
-    from mmdgpp.models.backbone import create_backbone
-    from mmdgpp.models.baselines import create_model
     task = get_task(cfg.data.protocol, cfg.data.target, cfg.data.missing)
     bb = create_backbone(cfg.backbone.name, cfg.backbone.pretrained, device='cpu')
     return create_model(cfg, num_domains=task.num_domains, backbone=bb).to(device), None
@@ -81,8 +84,6 @@ def predict_files(source: str|Path,          # a run folder or a checkpoint file
                   device: str|None='cpu',
                   batch_size: int=16) -> list[dict]:
     "Live probability, decision and per-modality certainty of each sample, with a trained run."
-    from mmdgpp.eval.evaluate import locate, load_model
-    from mmdgpp.data.datasets import FASDataset
     ck, run = locate(source, which)
     model, cfg, _, _, dev = load_model(ck, device=device, build=model_only)
     task = get_task(cfg.data.protocol, cfg.data.target, cfg.data.missing)
@@ -119,7 +120,6 @@ def format_rows(rows: list, fmt: str='csv') -> str:
 
 def cli_predict(p):
     "`mmdgpp predict`: arguments and runner."
-    from mmdgpp.cliargs import add_device_arg, add_out_arg
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument('--run', metavar='DIR', help='a run folder made by `mmdgpp train`')
     g.add_argument('--checkpoint', metavar='FILE', help='a checkpoint file of a run')

@@ -287,7 +287,7 @@ def region_certainty(cmaps,            # (N, gh, gw) certainty of one modality's
 # %% ../../nbs/50_interpret.attributions.ipynb #58003cc9
 def cached_run(cfg: ExperimentConfig, out_dir, verbose: bool=False) -> tuple[Path, list]:
     "(run folder, per-step values) of `cfg`, trained into `out_dir` unless a complete run of this config is there."
-    from mmdgpp.train.trainer import train, config_differences
+    from mmdgpp.train.trainer import train; from mmdgpp.train.runfolder import config_differences
     out, steps_p = Path(out_dir), Path(out_dir)/'steps.json'
     try:
         done = json.loads((out/'metrics.json').read_text()).get('status') == 'complete'

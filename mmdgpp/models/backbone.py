@@ -6,15 +6,16 @@
 from __future__ import annotations
 import hashlib, json, os, socket, contextlib, concurrent.futures as cf
 from pathlib import Path
-import torch
+import base64, logging, torch, urllib.request
 from torch import nn
 from ..core import fail, atomic_write_text, read_torch_file
+from urllib.parse import urlsplit, unquote
 
 # %% auto #0
-__all__ = ['TINY_ARCHITECTURES', 'TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'list_architectures', 'model_config_json',
-           'write_model_configs', 'hub_endpoint', 'hub_proxy', 'hub_reachable', 'read_state_dict', 'load_weights',
-           'file_sha256', 'weights_dir', 'resolve_pretrained', 'tensors_sha256', 'shipped_weights', 'Backbone',
-           'check_weights', 'create_backbone']
+__all__ = ['TINY_ARCHITECTURES', 'TINY_CONFIGS', 'SHIPPED', 'DEFAULT', 'import_open_clip', 'list_architectures',
+           'model_config_json', 'write_model_configs', 'hub_endpoint', 'hub_proxy', 'hub_reachable', 'quiet_open_clip',
+           'read_state_dict', 'load_weights', 'file_sha256', 'weights_dir', 'resolve_pretrained', 'tensors_sha256',
+           'shipped_weights', 'Backbone', 'check_weights', 'create_backbone']
 
 # %% ../../nbs/20_models.backbone.ipynb #41e712de
 def _tiny_config(image_size: int, patch_size: int) -> dict:
@@ -29,19 +30,19 @@ TINY_ARCHITECTURES = {   # name -> open_clip model config; mmdgpp/model_configs/
 }
 TINY_CONFIGS = tuple(TINY_ARCHITECTURES)   # their names
 
-def _open_clip():
+def import_open_clip():
     "Import open_clip (slow: it imports torchvision) and register the tiny configs once."
-    import open_clip
+    import open_clip   # lazy: 1.6 s at import (measured, -X importtime) (it imports torchvision); `mmdgpp eval --help` imports backbone
     if not set(TINY_CONFIGS) <= set(open_clip.list_models()): open_clip.add_model_config(_config_dir())
     return open_clip
 
 def _config_dir() -> Path:
-    import mmdgpp
+    import mmdgpp   # inside: at module level the package becomes a member of this module, and the API reference (griffe) walks it forever
     return Path(mmdgpp.__file__).parent/'model_configs'
 
 def list_architectures() -> list[str]:
     "Every ViT architecture name `create_backbone` accepts."
-    oc = _open_clip()
+    oc = import_open_clip()
     return [n for n in oc.list_models() if 'ViT' in n or n.startswith('mmdg-')]
 
 # %% ../../nbs/20_models.backbone.ipynb #4d254be8
@@ -68,8 +69,6 @@ def hub_endpoint() -> str:
 
 def hub_proxy(url: str) -> str|None:
     "The proxy the HTTP clients use for `url` (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, any case), None under `NO_PROXY`."
-    import urllib.request
-    from urllib.parse import urlsplit
     u = urlsplit(url)
     if urllib.request.proxy_bypass_environment(u.hostname or ''): return None
     env = urllib.request.getproxies_environment()
@@ -77,7 +76,6 @@ def hub_proxy(url: str) -> str|None:
 
 def _shown_url(url: str) -> str:
     "`url` without user name or password."
-    from urllib.parse import urlsplit
     u = urlsplit(url if '://' in url else 'http://' + url)
     return f'{u.scheme}://{u.hostname}' + (f':{u.port}' if u.port else '')
 
@@ -85,8 +83,6 @@ def _probe(host: str, port: int, proxy: str|None, timeout: float) -> bool:
     "Open a TCP connection to `host:port`; through an HTTP proxy, ask it for a tunnel and read its answer."
     if proxy is None:
         with socket.create_connection((host, port), timeout=timeout): return True
-    import base64
-    from urllib.parse import urlsplit, unquote
     p = urlsplit(proxy if '://' in proxy else 'http://' + proxy)
     with socket.create_connection((p.hostname, p.port or 80), timeout=timeout) as s:
         if p.scheme != 'http': return True        # SOCKS or TLS to the proxy: reaching the proxy is what can be told
@@ -107,7 +103,6 @@ def hub_reachable(endpoint: str|None=None,   # the hub's URL; default `hub_endpo
                   timeout: float=2.0) -> bool:
     "False when `HF_HUB_OFFLINE` is set or the hub (through the environment's proxy, if any) cannot be reached within `timeout` seconds."
     if _truthy(os.environ.get('HF_HUB_OFFLINE', '')): return False
-    from urllib.parse import urlsplit
     url = endpoint or hub_endpoint()
     try: u = urlsplit(url); host, port = u.hostname, u.port or (80 if u.scheme == 'http' else 443)
     except ValueError: return False
@@ -121,7 +116,7 @@ def hub_reachable(endpoint: str|None=None,   # the hub's URL; default `hub_endpo
 @contextlib.contextmanager
 def _hub_offline():
     "Make huggingface_hub read only its local cache inside the block."
-    try: from huggingface_hub import constants
+    try: from huggingface_hub import constants   # optional: open_clip brings it, a build without it still runs
     except ImportError: yield; return
     old = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = True
@@ -129,9 +124,8 @@ def _hub_offline():
     finally: constants.HF_HUB_OFFLINE = old
 
 @contextlib.contextmanager
-def _quiet_open_clip():
+def quiet_open_clip():
     "Silence open_clip's 'no pretrained weights loaded' warning for deliberate random initialisation."
-    import logging
     root = logging.getLogger(); old = root.level
     root.setLevel(logging.ERROR)
     try: yield
@@ -180,7 +174,7 @@ def file_sha256(path: str|Path) -> str:
 
 def weights_dir() -> Path:
     "The package folder of the shipped weights."
-    import mmdgpp
+    import mmdgpp   # inside: at module level the package becomes a member of this module, and the API reference (griffe) walks it forever
     return Path(mmdgpp.__file__).parent/'weights'
 
 def resolve_pretrained(name: str, pretrained: str|None) -> str:
@@ -190,11 +184,10 @@ def resolve_pretrained(name: str, pretrained: str|None) -> str:
     for tag, s in SHIPPED.items():
         if s['arch'] == name: return tag
     if name.startswith('mmdg-'): return ''
-    return 'openai' if 'openai' in _open_clip().list_pretrained_tags_by_model(name) else ''
+    return 'openai' if 'openai' in import_open_clip().list_pretrained_tags_by_model(name) else ''
 
 def tensors_sha256(sd: dict) -> str:
     "SHA-256 of a state dict's tensors (name, dtype, shape, bytes, in name order): equal tensors, equal digest."
-    import hashlib
     h = hashlib.sha256()
     for k in sorted(sd):
         v = sd[k].detach().cpu().contiguous()
@@ -279,7 +272,7 @@ class Backbone(nn.Module):
 
     def tokenizer(self):
         "CLIP's BPE tokenizer (ships inside open_clip; no network)."
-        oc = _open_clip()
+        oc = import_open_clip()
         return oc.get_tokenizer(self.name if self.name in oc.list_models() else 'ViT-B-16')
 
     def patch_tokens(self, x: torch.Tensor) -> torch.Tensor:
@@ -309,7 +302,7 @@ class Backbone(nn.Module):
 # %% ../../nbs/20_models.backbone.ipynb #463e7a7b
 def check_weights(name: str, pretrained: str|None=DEFAULT) -> str:
     "Fail fast unless the weights of `name` can be had; returns 'random', 'shipped', 'file', 'cached' or 'download'."
-    oc = _open_clip()
+    oc = import_open_clip()
     if name not in oc.list_models():
         fail(f'unknown architecture "{name}"; valid ViT names include: ' + ', '.join(n for n in list_architectures()[:40]) + ', ...')
     if 'ViT' not in name and not name.startswith('mmdg-'): fail(f'architecture "{name}" is not a ViT; MMDG++ needs a ViT backbone')
@@ -343,10 +336,10 @@ def create_backbone(name: str='mmdg-tiny-64', # open_clip architecture name (lis
                     device: str|torch.device='cpu',
                     ) -> Backbone:
     "Build a frozen CLIP backbone by architecture name and weight source."
-    oc, pretrained = _open_clip(), resolve_pretrained(name, pretrained)
+    oc, pretrained = import_open_clip(), resolve_pretrained(name, pretrained)
     source, mean, std = check_weights(name, pretrained), None, None
     if source in ('random', 'file', 'shipped'):
-        with _quiet_open_clip(): model = oc.create_model(name, pretrained=None, device='cpu')
+        with quiet_open_clip(): model = oc.create_model(name, pretrained=None, device='cpu')
         if source == 'file': load_weights(model, pretrained, name)
         if source == 'shipped': load_weights(model, shipped_weights(pretrained, name), name)
     else:

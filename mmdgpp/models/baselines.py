@@ -10,6 +10,7 @@ from ..core import fail
 from ..config import ExperimentConfig, from_dict
 from ..registry import MODELS
 from .mmdgpp import MMDGPP
+from .backbone import create_backbone
 
 # %% auto #0
 __all__ = ['MODEL_PRESETS', 'preset_overrides', 'apply_preset', 'create_model']
@@ -42,9 +43,6 @@ def apply_preset(cfg: ExperimentConfig) -> ExperimentConfig:
                  f'model=mmdgpp with ' + ' '.join(f'{a}={b}' for a, b in fixed.items() if a != k) + f' {k}={_get(cfg, k)}')
     return from_dict(fixed, base=cfg)
 
-# %% ../../nbs/25_models.baselines.ipynb #600dc0a7
-PRESETS = MODEL_PRESETS   # the earlier name; `mmdgpp.data.synth.PRESETS` are the synthetic benchmark's sizes
-
 # %% ../../nbs/25_models.baselines.ipynb #e914df17
 def _preset_builder(name: str):
     def build(cfg: ExperimentConfig, num_domains: int, backbone) -> MMDGPP:
@@ -65,7 +63,6 @@ def create_model(cfg: ExperimentConfig,   # cfg.model names the preset; every ot
     if isinstance(num_domains, bool) or not isinstance(num_domains, int) or num_domains < 1:
         fail(f'num_domains must be a positive integer (the number of source domains), got {num_domains!r}')
     if backbone is None:
-        from mmdgpp.models.backbone import create_backbone
         backbone = create_backbone(cfg.backbone.name, cfg.backbone.pretrained)
     elif getattr(backbone, 'name', cfg.backbone.name) != cfg.backbone.name:
         fail(f'the backbone given is "{backbone.name}" but the config says backbone.name="{cfg.backbone.name}"')

@@ -9,11 +9,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from ..core import fail, atomic_path, atomic_write_json
-from ..config import RANGES, _interval
+from ..core import fail, atomic_path, atomic_write_json, atomic_write_text
+from ..config import RANGES, parse_interval
 from ..data.captions import render_sample
 from .backbone import file_sha256, tensors_sha256
 from ..data.datasets import CLIP_MEAN, CLIP_STD     # CLIP's normalisation, defined once
+from tqdm.auto import tqdm
+from .backbone import import_open_clip, quiet_open_clip
+import multiprocessing as mp
 
 # %% auto #0
 __all__ = ['PRETRAIN_DEFAULTS', 'corpus_arrays', 'batch_indices', 'to_tensor', 'augment', 'encode_text_short', 'lr_at',
@@ -44,9 +47,7 @@ def corpus_arrays(n: int,               # number of pairs
             with np.load(f) as z: return z['images'], json.loads(str(z['captions']))
         except Exception: pass                       # a damaged cache is drawn again
     chunks = [(seed, split, lo, min(n, lo + 250), size) for lo in range(0, n, 250)]
-    from tqdm.auto import tqdm
     if workers > 1:
-        import multiprocessing as mp
         with mp.get_context('spawn').Pool(workers) as pool:
             parts = list(tqdm(pool.imap(_draw, chunks), total=len(chunks), desc='corpus', disable=not progress))
     else: parts = [_draw(c) for c in tqdm(chunks, desc='corpus', disable=not progress)]
@@ -82,10 +83,9 @@ def augment(x: torch.Tensor, g: torch.Generator, min_scale: float=0.7) -> torch.
 
 # %% ../../nbs/26_models.pretrain.ipynb #0157e3cf
 def _clip_model(arch: str):
-    from mmdgpp.models.backbone import _open_clip, _quiet_open_clip
-    oc = _open_clip()
+    oc = import_open_clip()
     if arch not in oc.list_models(): fail(f'unknown architecture "{arch}"')
-    with _quiet_open_clip(): return oc.create_model(arch, pretrained=None, device='cpu'), oc.get_tokenizer(arch)
+    with quiet_open_clip(): return oc.create_model(arch, pretrained=None, device='cpu'), oc.get_tokenizer(arch)
 
 def encode_text_short(model, tokens: torch.Tensor, normalize: bool=True) -> torch.Tensor:
     "`model.encode_text` on the tokens up to the longest caption's end: the mask is causal, so the features are the same."
@@ -119,7 +119,7 @@ def _check(arch, n, steps, batch, lr, wd, warmup, seed, min_scale, save_every):
     if warmup < 0: fail(f'--warmup must be >= 0, got {warmup}')
     if not 0 < min_scale <= 1: fail(f'--min-scale must be in (0, 1], got {min_scale}')
     if save_every < 1: fail(f'--save-every must be positive, got {save_every}')
-    lo, hi, *_ = _interval(RANGES['train.seed'])      # the seed range every command checks
+    lo, hi, *_ = parse_interval(RANGES['train.seed'])      # the seed range every command checks
     if not lo <= seed <= hi: fail(f"--seed must be in {RANGES['train.seed']}, got {seed}")
 
 def _say(msg: str):
@@ -127,7 +127,6 @@ def _say(msg: str):
     print(f'pretrain: {msg}', file=sys.stderr, flush=True)
 
 def _write_log(out: Path, log: list[dict]):
-    from mmdgpp.core import atomic_write_text
     keys = list(log[0]) if log else []
     atomic_write_text(out/'log.csv', ','.join(keys) + '\n' + ''.join(','.join(f'{r[k]:.6g}' for k in keys) + '\n' for r in log))
 
@@ -150,8 +149,7 @@ def pretrain(out: str|Path,             # folder for last.pt, log.csv, args.json
              progress: bool|str|None=None, # True: a tqdm bar; 'lines': a line per checkpoint; False: quiet; None: a bar on a terminal, else lines
              ) -> dict:
     "Contrastive pretraining of `arch` on the captioned corpus; returns the final training state."
-    from open_clip.loss import ClipLoss
-    from tqdm.auto import tqdm
+    from open_clip.loss import ClipLoss   # lazy: open_clip takes 1.6 s at import (measured, -X importtime); `mmdgpp pretrain --help` needs none of it
     args = dict(arch=arch, n=n, steps=steps, batch=batch, lr=lr, wd=wd, warmup=warmup, seed=seed, min_scale=min_scale, save_every=save_every)
     _check(**args)
     if until is not None and until < 1: fail(f'--until must be a positive step, got {until}')

@@ -5,7 +5,7 @@ three source domains, evaluate it on the unseen fourth, and compare it with the 
 
 # %% ../../nbs/32_train.quickstart.ipynb #2695f375
 from __future__ import annotations
-import os, time
+import argparse, os, textwrap, time
 from pathlib import Path
 from ..core import atomic_write_json, load_settings, resolve_device, torch_threads, timing
 import logging
@@ -14,6 +14,10 @@ from ..config import ExperimentConfig, from_dict, parse_overrides, to_dict
 from .trainer import train, check_task
 from ..cliargs import add_device_arg, add_weights_args, add_out_arg, add_set_arg, add_progress_arg, progress_of, add_threads_arg
 from ..models.backbone import TINY_CONFIGS
+from ..models.backbone import resolve_pretrained, check_weights
+from ..data.synth import config_knobs, default_synth_dir, ensure_synth
+from ..eval.evaluate import evaluate, shown
+from ..eval.metrics import video_worth
 
 # %% auto #0
 __all__ = ['QUICKSTART_PROFILES', 'NAMES', 'quickstart_config', 'quickstart', 'format_quickstart', 'cli_quickstart']
@@ -36,10 +40,8 @@ def quickstart_config(model: str='mmdgpp',          # mmdgpp | erm | flip | mmdg
     s = load_settings()
     backbone = backbone or s['backbone']
     if pretrained is None: pretrained = s['pretrained'] or ('' if backbone in TINY_CONFIGS else 'openai')
-    from mmdgpp.models.backbone import resolve_pretrained
     pretrained = resolve_pretrained(backbone, pretrained)   # 'default': synthclip for mmdg-tiny-64, openai for ViTs
     prof = QUICKSTART_PROFILES['cpu' if backbone in TINY_CONFIGS else 'gpu']
-    from mmdgpp.data.synth import config_knobs, default_synth_dir
     d = {'model': model, 'backbone.name': backbone, 'backbone.pretrained': pretrained, 'train.device': device or s['device'],
          'data.source': 'synthetic', 'data.protocol': 'p1', 'data.target': 'W', **prof}
     cfg = from_dict(d)
@@ -72,14 +74,11 @@ def quickstart(device: str|None=None,          # auto | cpu | cuda | cuda:N (def
         return _quickstart(cfgs, task, dev, out, t0, progress, say, verbose, threads, n)
 
 def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose, threads, n_threads) -> dict:
-    from mmdgpp.data.synth import config_knobs, ensure_synth
-    from mmdgpp.eval.evaluate import evaluate, shown
     models, cfg = list(cfgs), cfgs['mmdgpp']
     say(f'mmdgpp quickstart: Protocol 1, sources {", ".join(task.sources)} -> unseen target {", ".join(task.targets)} '
         f'(synthetic benchmark), {cfg.backbone.name} ({cfg.backbone.pretrained or "random init"}) on {dev}, '
         f'{n_threads} torch thread{"s" if n_threads > 1 else ""}')
     t = time.time()
-    from mmdgpp.models.backbone import check_weights
     check_weights(cfg.backbone.name, cfg.backbone.pretrained)   # weights that cannot be had fail before any work
     root = ensure_synth(cfg.data.preset, cfg.data.seed, cfg.data.root, log=say if verbose else None, knobs=config_knobs(cfg.data))
     say(f'[1/{1 + 2 * len(models)}] synthetic benchmark "{cfg.data.preset}" ready in {shown(root)}{timing(time.time() - t)}')
@@ -108,8 +107,6 @@ def _ci(c): return f'[{100 * c[0]:5.1f}, {100 * c[1]:5.1f}]' if c else ''
 
 def format_quickstart(report: dict, out: Path) -> str:
     "The quickstart's closing summary, with 95 % bootstrap intervals over the test videos."
-    from mmdgpp.eval.metrics import video_worth
-    from mmdgpp.eval.evaluate import shown
     r0 = report['models']['mmdgpp']
     wl, ws = video_worth(r0['n_live'], r0['n_spoof'])
     lines = [f'\nresults on the unseen target ({report["task"]}, video level): {r0["n_live"] + r0["n_spoof"]} test videos '
@@ -135,7 +132,6 @@ def format_quickstart(report: dict, out: Path) -> str:
 # %% ../../nbs/32_train.quickstart.ipynb #ed0ca4e2
 def cli_quickstart(p):
     "`mmdgpp quickstart`: arguments and runner."
-    import argparse, textwrap
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.description = textwrap.fill('Generate the synthetic benchmark, train MMDG++ and the ERM baseline on Protocol 1 '
                      '(sources C, P, S) and evaluate both on the unseen target W. About 85 s on two CPU cores.')

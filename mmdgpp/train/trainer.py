@@ -5,11 +5,13 @@ validation, atomic checkpoints that resume exactly, and a guard against non-fini
 
 # %% ../../nbs/31_train.trainer.ipynb #947c4621
 from __future__ import annotations
-import contextlib, copy, math, os, sys, time
+import argparse, contextlib, copy, math, os, sys, textwrap, time
 from pathlib import Path
 from typing import Callable
 import torch
+import torch.distributed as dist   # torch imports it already: no cost
 from torch import nn
+from tqdm.auto import tqdm
 import numpy as np
 from ..core import MMDGError, fail, resolve_device, torch_threads, timing
 import logging
@@ -19,23 +21,18 @@ from ..models.certainty import certainty_sums, certainty_readout, certainty_colu
 from ..eval.metrics import compute_metrics   # validation scores with evaluation's metrics
 from ..eval.checkpoints import (   # what training shares with evaluation (45_eval.checkpoints)
     seed_all, check_task, trainable_state, load_trainable_state, frozen_fingerprint, check_fingerprint,
-    save_checkpoint, read_checkpoint, build_model_and_data, _autocast, to_device, predict, scalar_metrics)
+    save_checkpoint, read_checkpoint, build_model_and_data, autocast_context, to_device, predict, scalar_metrics)
 from ..eval.checkpoints import check_val_scores
 from .regrad import ReGrad
-from .reproducibility import get_rng_state, set_rng_state, deterministic, epoch_order, make_loader  # re-exported
-from .runfolder import (   # re-exported
-    RESUME_IGNORES, default_run_dir, config_differences, run_lock, write_log, plot_history, _write_metrics)
-from ..cliargs import base_config, config_from_args, add_config_args  # re-exported
-from ..cliargs import add_out_arg, add_progress_arg, progress_of, add_threads_arg
-_all_ = ['get_rng_state', 'set_rng_state', 'deterministic', 'epoch_order', 'make_loader', 'RESUME_IGNORES', 'default_run_dir',
-         'config_differences', 'run_lock', 'write_log', 'plot_history', 'base_config', 'config_from_args', 'add_config_args']
+from .reproducibility import get_rng_state, set_rng_state, deterministic, epoch_order, make_loader
+from .runfolder import default_run_dir, config_differences, run_lock, write_log, plot_history, write_metrics
+from ..cliargs import config_from_args, add_config_args, add_out_arg, add_progress_arg, progress_of, add_threads_arg
+from ..eval.evaluate import evaluate
 
 # %% auto #0
 __all__ = ['VAL_METRICS', 'SELECT', 'WarmupCosine', 'make_optimizer', 'val_loss', 'validate', 'make_regrad', 'ReGradSlot',
            'NonFiniteLoss', 'train_step', 'dist_env', 'best_checkpoint', 'selection', 'steps_per_epoch', 'train',
-           'cli_train', 'get_rng_state', 'set_rng_state', 'deterministic', 'epoch_order', 'make_loader',
-           'RESUME_IGNORES', 'default_run_dir', 'config_differences', 'run_lock', 'write_log', 'plot_history',
-           'base_config', 'config_from_args', 'add_config_args']
+           'cli_train']
 
 # %% ../../nbs/31_train.trainer.ipynb #d919c4a5
 class WarmupCosine:
@@ -107,7 +104,6 @@ def _diag_values(d: dict, prefix: str='regrad_') -> dict:
 
 def _allreduce_grads(params, world: int):
     "Average the gradients of `params` over all processes in one flattened all-reduce."
-    import torch.distributed as dist
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat); flat /= world
@@ -122,7 +118,7 @@ def _all_finite(params) -> bool:
 def train_step(model, batch: dict, opt, sched, cfg: ExperimentConfig, device='cpu', regrad=None, where: str='',
                world: int=1) -> dict:
     "One optimisation step; returns {name: float} of the loss terms, 'loss_total', 'lr' and ReGrad's diagnostics."
-    with _autocast(device, cfg.backbone.precision):
+    with autocast_context(device, cfg.backbone.precision):
         out = model(batch)
         losses = model.losses(out, batch)
     names = list(losses)
@@ -162,7 +158,6 @@ def _setup_device(cfg: ExperimentConfig) -> tuple[str, int, int, bool]:
     rank, world, local = dist_env()
     device, started = resolve_device(cfg.train.device), False
     if world > 1:
-        import torch.distributed as dist
         if device.startswith('cuda'): device = f'cuda:{local}'; torch.cuda.set_device(local)
         if not dist.is_initialized():
             dist.init_process_group('nccl' if device.startswith('cuda') else 'gloo'); started = True
@@ -234,7 +229,6 @@ def train(cfg: ExperimentConfig,          # the experiment
         if started: torch.distributed.destroy_process_group()
 
 def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank, world) -> Path:
-    from tqdm.auto import tqdm
     main = rank == 0
     progress = (sys.stderr.isatty() if progress is None else progress) and main
     say = _log.info if verbose and main else (lambda *a, **k: None)
@@ -252,7 +246,7 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
         if ck['state']['epoch'] >= cfg.train.epochs:
             if main:                              # ... or before log.csv / metrics.json
                 write_log(ck['state']['history'], out/'log.csv')
-                _write_metrics(out, cfg, ck['state'], True, ck.get('regrad') is not None, device, world)
+                write_metrics(out, cfg, ck['state'], True, ck.get('regrad') is not None, device, world)
             say(f'{out}: already complete ({ck["state"]["epoch"]} epochs); nothing to do'); return out
     elif main and not resume:
         for p in (last_p, best_p, out/'log.csv', out/'metrics.json'):
@@ -319,7 +313,6 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
                 if callable(getattr(model, 'on_epoch_end', None)): model.on_epoch_end()   # e.g. MMDG's prototype refresh
                 sums = dict(st['sums']); n = sums.pop('_n', 0)
                 if world > 1:
-                    import torch.distributed as dist
                     keys = list(sums); t = torch.tensor([sums[k] for k in keys] + [n], dtype=torch.float64, device=device)
                     dist.all_reduce(t); sums, n = dict(zip(keys, t[:-1].tolist())), t[-1].item()
                 cert = {k[6:]: sums.pop(k) for k in [k for k in sums if k.startswith('_cert.')]}
@@ -344,14 +337,13 @@ def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank
                         save_checkpoint(ckdir/f'epoch-{st["epoch"]}.pt', best_checkpoint(
                             {**pl, 'best': dict(model=pl['model'], state=pl['state'])}))
                     write_log(st['history'], out/'log.csv')
-                    _write_metrics(out, cfg, st, st['epoch'] >= cfg.train.epochs, slot.used, device, world)
+                    write_metrics(out, cfg, st, st['epoch'] >= cfg.train.epochs, slot.used, device, world)
                     say(_epoch_line(row, cfg, improved))
                 ebar.update(1)
                 if world > 1:
-                    import torch.distributed as dist
                     dist.barrier()
         except NonFiniteLoss as e:                # a stopped run says so: metrics.json is not left at 'running'
-            if main: _write_metrics(out, cfg, st, False, slot.used, device, world, stopped=str(e))
+            if main: write_metrics(out, cfg, st, False, slot.used, device, world, stopped=str(e))
             raise
         ebar.close()
     if main and st['history']:
@@ -373,7 +365,6 @@ Several GPUs: torchrun --nproc_per_node 4 --no-python mmdgpp train ... (batch si
 
 def cli_train(p):
     "`mmdgpp train`: arguments and runner."
-    import argparse, textwrap
     p.formatter_class, p.epilog = argparse.RawDescriptionHelpFormatter, _TRAIN_EPILOG
     p.description = textwrap.fill("Train a model on the source domains of a protocol task, validating on their val sets "
                      "after every epoch; then evaluate it on the unseen target.")
@@ -391,6 +382,5 @@ def cli_train(p):
         if dist_env()[0] != 0: return
         _log.info(f'run folder: {out}')
         if not a.no_eval:
-            from mmdgpp.eval.evaluate import evaluate
             evaluate(out, device=cfg.train.device, progress=progress_of(a), threads=a.threads)
     return run

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/36_train.vjp.ipynb #bfed7854
 from __future__ import annotations
-import torch
+import time, torch, warnings
 from fastcore.basics import patch
 from ..core import fail
 
@@ -63,7 +63,6 @@ def _vjp_batched(self: PerLossGradients, targets: list, retain: bool=False) -> l
 @patch
 def _vjp_try_batched(self: PerLossGradients, targets: list):
     "The batched gradients, or None (with the reason recorded) when an operation of the graph cannot be batched."
-    import warnings
     st = self._vjp_state()
     try:
         with warnings.catch_warnings(record=True) as ws:
@@ -79,7 +78,6 @@ def _vjp_try_batched(self: PerLossGradients, targets: list):
 @patch
 def _vjp_decide(self: PerLossGradients, targets: list) -> list:
     "'batched' on its first step (falls back to sequential on failure); 'auto': alternate and time both, then keep the faster."
-    import time
     st = self._vjp_state()
     if st['mode'] == 'batched':
         rows = self._vjp_try_batched(targets)
