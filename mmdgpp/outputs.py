@@ -98,10 +98,12 @@ def _compact_b64(s) -> str:
     return base64.b64encode(compact_png(base64.b64decode(_b64(s)))).decode() + '\n'
 
 def compact_notebook(nb: dict) -> dict:
-    "`nb` (changed in place) with palette PNG figures and only the widget models that displayed widgets use."
+    "`nb` (changed in place) with palette PNG figures, tables as HTML only, and only the widget models that displayed widgets use."
     for c in nb['cells']:
         for o in c.get('outputs', []):
-            if 'image/png' in o.get('data', {}): o['data']['image/png'] = _compact_b64(o['data']['image/png'])
+            d = o.get('data', {})
+            if 'image/png' in d: d['image/png'] = _compact_b64(d['image/png'])
+            if 'text/html' in d and _WVIEW not in d: d.pop('text/plain', None)   # a table's text copy: every reader shows the HTML
     ws = nb.get('metadata', {}).get('widgets', {}).get(_WSTATE)
     if ws:
         st, todo = ws['state'], [o['data'][_WVIEW]['model_id'] for c in nb['cells'] for o in c.get('outputs', []) if _WVIEW in o.get('data', {})]
