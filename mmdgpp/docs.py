@@ -10,7 +10,6 @@ import json, os, re, shutil, subprocess, sys, time
 from html.parser import HTMLParser
 from pathlib import Path
 import yaml
-import mmdgpp
 from .core import MMDGError, fail, atomic_write_text
 from .docsite import offline_search, check_offline_search, run_mkdocs
 from .outputs import freeze_widgets, compact_notebook
@@ -25,6 +24,7 @@ __all__ = ['PARTS', 'METHOD_PARTS', 'MATHJAX', 'MATHJAX_CONFIG', 'CSS', 'SEED_CE
 # %% ../nbs/03_docs.ipynb #42f2610f
 def repo_root() -> Path:
     "The repository root (the folder holding `pyproject.toml` and `nbs/`)."
+    import mmdgpp   # not at the top: the API reference (griffe) recurses without end on a module that holds its own package
     return Path(mmdgpp.__file__).resolve().parent.parent
 
 def readme_markdown(nb: str|Path|None=None) -> str:

@@ -8,7 +8,6 @@ import contextlib, json, os, signal, socket, subprocess, sys, threading, time, w
 import concurrent.futures as cf, multiprocessing as mp
 from pathlib import Path
 from tqdm.auto import tqdm
-import mmdgpp
 from ..core import fail, atomic_path, atomic_write_json, load_settings, writable_dir
 from ..core import _find_settings_file, resolve_threads, threads_setting
 from ..config import flat_dict
@@ -24,6 +23,7 @@ __all__ = ['git_revision', 'check_kernel', 'papermill_parameters', 'timestamp', 
 # %% ../../nbs/62_ablate.runner.ipynb #166a5bae
 def git_revision(path: str|Path|None = None) -> str:
     "Short commit of the repository holding `path` (default: the mmdgpp package), `+dirty` if changed; '' outside git."
+    import mmdgpp   # not at the top: the API reference (griffe) recurses without end on a module that holds its own package
     cwd = Path(path or Path(mmdgpp.__file__).parent)
     try:
         rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=cwd, capture_output=True, text=True, timeout=10)
