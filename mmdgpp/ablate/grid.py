@@ -5,6 +5,7 @@
 # %% ../../nbs/61_ablate.grid.ipynb #393556a0
 from __future__ import annotations
 import ast, hashlib, io, itertools, json, re, tokenize
+import yaml
 from dataclasses import dataclass, field
 from pathlib import Path
 from ..core import MMDGError, fail
