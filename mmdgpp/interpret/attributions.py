@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..core import fail, atomic_write_json
 from ..config import MODALITIES, ExperimentConfig, to_dict
 from ..data import synth
-from ..train.trainer import train
+from ..train import trainer   # `trainer.train` looked up at call time, as a patched `train` expects
 from ..train.runfolder import config_differences
 
 # %% auto #0
@@ -298,7 +298,7 @@ def cached_run(cfg: ExperimentConfig, out_dir, verbose: bool=False) -> tuple[Pat
         if done and same and steps_p.is_file(): return out, json.loads(steps_p.read_text())
     except (OSError, ValueError): pass
     steps = []
-    train(cfg, out, resume=False, verbose=verbose,
+    trainer.train(cfg, out, resume=False, verbose=verbose,
           on_step=lambda d: steps.append(dict(step=d['step'], epoch=d['epoch'], **d['values'])))
     atomic_write_json(steps_p, steps)
     return out, steps
