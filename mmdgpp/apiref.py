@@ -4,10 +4,12 @@
 
 # %% ../nbs/09_apiref.ipynb #93dea32e
 from __future__ import annotations
-import ast, importlib, io, json, re, tokenize
+import ast, importlib, inspect, io, json, re, tokenize
 from pathlib import Path
-import griffe
+import griffe, yaml
+from fastcore.docments import DocmentTbl
 from .core import fail
+from .docsite import run_mkdocs
 
 # %% auto #0
 __all__ = ['MARKDOWN', 'public_names', 'api_modules', 'Docments', 'load_package', 'definitions', 'api_page', 'write_api_pages',
@@ -63,7 +65,6 @@ def _patched_onto(f: griffe.Function, pkg: griffe.Module) -> griffe.Class|None:
     return cls if cls.is_class else None
 
 def _table(obj: griffe.Object) -> str:
-    from fastcore.docments import DocmentTbl
     live = _live(obj)
     if live is None or isinstance(live, property): return ''
     try: return re.sub(r'<(?!br>)', '&lt;', DocmentTbl(live)._repr_markdown_())   # `<factory>` is text, not a tag
@@ -130,7 +131,6 @@ def definitions(mods: list|None=None,          # dotted module names (None: ever
 # %% ../nbs/09_apiref.ipynb #2f9bd06d
 def _summary(path: str) -> str:
     "The first line of the docstring of the function or class at `path` ('' for data)."
-    import inspect
     mod, _, name = path.rpartition('.')
     try: obj = getattr(importlib.import_module(mod), name, None)
     except ImportError: return ''
@@ -167,8 +167,6 @@ MARKDOWN = ['admonition', 'tables', {'toc': {'permalink': True}}]   # tables: th
 # %% ../nbs/09_apiref.ipynb #03aa64f7
 def build_api(build: str|Path, site: str|Path) -> Path:
     "Build the API pages alone (no notebooks: seconds, not minutes) into `site`, strict; return `site`."
-    import yaml
-    from mmdgpp.docsite import run_mkdocs
     build, site = Path(build), Path(site)
     (build/'docs').mkdir(parents=True, exist_ok=True)
     (build/'docs'/'index.md').write_text('# API reference\n')

@@ -7,8 +7,10 @@ method notebooks so their committed outputs are reproducible."""
 # %% ../nbs/03_docs.ipynb #06a285a4
 from __future__ import annotations
 import json, os, re, shutil, subprocess, sys, time
+from html.parser import HTMLParser
 from pathlib import Path
-from .core import fail, atomic_write_text
+import yaml
+from .core import MMDGError, fail, atomic_write_text
 from .docsite import offline_search, check_offline_search, run_mkdocs
 from .outputs import freeze_widgets, compact_notebook
 from .apiref import MARKDOWN, mkdocstrings_plugin, write_api_pages
@@ -22,13 +24,13 @@ __all__ = ['PARTS', 'METHOD_PARTS', 'MATHJAX', 'MATHJAX_CONFIG', 'CSS', 'SEED_CE
 # %% ../nbs/03_docs.ipynb #42f2610f
 def repo_root() -> Path:
     "The repository root (the folder holding `pyproject.toml` and `nbs/`)."
-    import mmdgpp
+    import mmdgpp   # not at the top: the API reference (griffe) recurses without end on a module that holds its own package
     return Path(mmdgpp.__file__).resolve().parent.parent
 
 def readme_markdown(nb: str|Path|None=None) -> str:
     "Markdown of `nbs/index.ipynb` (its markdown cells and code cells, outputs included)."
-    import nbformat
-    from nbconvert import MarkdownExporter
+    import nbformat   # lazy: 1.3 s at import (measured); each command needs its own few
+    from nbconvert import MarkdownExporter   # lazy: 1.7 s at import (measured)
     nb = Path(nb or repo_root()/'nbs'/'index.ipynb')
     node = nbformat.read(nb, as_version=4)
     node.cells = [c for c in node.cells if not c.source.lstrip().startswith('#| hide')]
@@ -164,7 +166,7 @@ def site_config(build: Path, site: Path, nav: list) -> dict:
 # %% ../nbs/03_docs.ipynb #e19d27a4
 def prepare_site(build: str|Path|None=None, site: str|Path|None=None) -> Path:
     "Write the site sources (notebook copies, API pages, MathJax, CSS) and `mkdocs.yml` into `build`; return the config path."
-    import yaml, jupyter_server_mathjax
+    import jupyter_server_mathjax   # lazy: 1.3 s at import (measured)
     root = repo_root()
     build = Path(build or root/'_docs'/'build'); site = Path(site or root/'_docs'/'site')
     docs = build/'docs'
@@ -215,7 +217,6 @@ def on_page_content(html_text, page, config, files):
 # %% ../nbs/03_docs.ipynb #74693212
 def check_site(site: str|Path) -> list[str]:
     "Problems in a built site: relative links/sources to missing files or anchors, and resources loaded from the network."
-    from html.parser import HTMLParser
     site = Path(site)
     class P(HTMLParser):
         def __init__(s): super().__init__(); s.refs, s.ids = [], set()
@@ -279,8 +280,8 @@ def execute_notebook(nb: str|Path,
                      skip: tuple=('slow', 'cuda'),  # cells with these flags are not run and keep their committed outputs
                      ):
     "Execute `nb` in place with nbclient (seeded first, widget state saved); the seeding cell is not kept."
-    import nbformat
-    from nbclient import NotebookClient
+    import nbformat   # lazy: 1.3 s at import (measured); each command needs its own few
+    from nbclient import NotebookClient   # lazy: 1.5 s at import (measured)
     nb = Path(nb)
     if not nb.exists(): fail(f'no notebook {nb}')
     node = nbformat.read(nb, as_version=4)
@@ -307,7 +308,6 @@ def execute_notebooks(nbs: list|None=None, timeout: int=900, skip: tuple=('slow'
 
 # %% ../nbs/03_docs.ipynb #7a34b6e9
 def _main(argv=None):
-    from mmdgpp.core import MMDGError
     try: _run(sys.argv[1:] if argv is None else argv)
     except MMDGError as e: print(f'error: {e}', file=sys.stderr); sys.exit(2)
 

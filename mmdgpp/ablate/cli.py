@@ -5,6 +5,9 @@
 # %% ../../nbs/65_ablate.cli.ipynb #9a2d160e
 from __future__ import annotations
 import os, sys
+import yaml
+from ..core import resolve_threads
+from ..config import parse_overrides
 from ..cliargs import add_out_arg, add_set_arg, add_progress_arg, positive_int, add_threads_arg
 from .grid import expand, load_grid, parse_shard, select_shard
 from .runner import BatchInterrupted, batch_dir, collect, run_batch, run_status
@@ -36,9 +39,6 @@ def cli_ablate(p):
 
 # %% ../../nbs/65_ablate.cli.ipynb #2f79b881
 def _cli_run(a):
-    import yaml
-    from mmdgpp.config import parse_overrides
-    from mmdgpp.core import resolve_threads
     sets = {k: yaml.safe_load(v) if v else '' for k, v in parse_overrides(a.set).items()}   # values read as YAML
     grid = load_grid(a.grid, sets)
     if a.threads is not None: resolve_threads(a.threads, 'cpu')   # a bad value before any work

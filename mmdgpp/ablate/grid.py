@@ -5,9 +5,12 @@
 # %% ../../nbs/61_ablate.grid.ipynb #393556a0
 from __future__ import annotations
 import ast, hashlib, io, itertools, json, re, tokenize
+import yaml
 from dataclasses import dataclass, field
 from pathlib import Path
 from ..core import MMDGError, fail
+from ..config import from_dict, yaml_load
+from ..data.splits import get_task
 
 # %% auto #0
 __all__ = ['GRID_KEYS', 'DEFAULT_TIMEOUT', 'HASH_NEUTRAL', 'Param', 'template_parameters', 'write_toy_template', 'check_params',
@@ -88,7 +91,7 @@ save_results({'score': B * (1 + SEED) + {'x': 0, 'y': 10, 'z': 20}[A], 'lr': CON
 
 def write_toy_template(path: str|Path) -> Path:
     "Write a tiny template (used in this notebook's demos and in the tests) as a notebook at `path`."
-    import nbformat
+    import nbformat   # lazy: 1.1 s at import (measured); only writing the toy template needs it
     from nbformat.v4 import new_notebook, new_code_cell
     cells = [new_code_cell(src, metadata={'tags': [tag]} if tag else {}) for tag, src in _TOY_CELLS]
     nb = new_notebook(cells=cells, metadata={'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}})
@@ -116,7 +119,6 @@ def _check_value(p: Param, v, where: str):
 
 def check_params(params: dict, tparams: dict[str, Param], where: str = 'grid') -> dict:
     "Validate `params` against the template's parameters (dotted names: config keys); return them coerced."
-    from mmdgpp.config import from_dict
     out, dotted = {}, {}
     for k, v in params.items():
         if not isinstance(k, str): fail(f'{where}: parameter names must be strings, got {k!r}')
@@ -151,8 +153,6 @@ class Grid:
 
 # %% ../../nbs/61_ablate.grid.ipynb #f48e1428
 def _yaml_load(path: Path, what: str):
-    import yaml
-    from mmdgpp.config import yaml_load
     if not path.exists(): fail(f'{what} not found: {path}')
     try: return yaml_load(path.read_text())         # a key given twice is an error, not a silent replacement
     except (OSError, UnicodeDecodeError) as e: fail(f'cannot read {what} {path}: {e}')
@@ -215,7 +215,6 @@ def run_name(labels: dict, h: str) -> str:
 def check_task_params(params: dict, where: str):
     "Fail (one line) when a run's PROTOCOL / TARGET / MISSING name no task: before the driver writes anything."
     if 'TARGET' not in params: return
-    from mmdgpp.data.splits import get_task
     try:
         get_task(params.get('PROTOCOL', 'p1'), params['TARGET'])
         for m in params.get('MISSING') or []: get_task('p2', params['TARGET'], m)   # tested without m: the p2 twin

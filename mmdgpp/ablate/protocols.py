@@ -5,8 +5,10 @@
 # %% ../../nbs/67_ablate.protocols.ipynb #acdde8c4
 from __future__ import annotations
 import numpy as np
+import pandas as pd
 from ..core import fail
-from .summary import BOOT_METRICS, bootstrap_summary, _boot_stat
+from ..eval.metrics import resample_counts
+from .summary import BOOT_METRICS, bootstrap_summary, boot_stat
 
 # %% auto #0
 __all__ = ['score_shift', 'paired_drop', 'drop_record', 'drop_summary', 'protocol_tables', 'condition_summary', 'check_claims']
@@ -32,7 +34,6 @@ def score_shift(full: 'pd.DataFrame', missing: 'pd.DataFrame') -> dict:
 def paired_drop(full: 'pd.DataFrame', missing: 'pd.DataFrame', threshold: float, rng=None, B: int = 2000,
                 counts: tuple|None = None) -> dict:
     "{metric: (missing - full, (B,) resampled values)} of one model on the same videos; `threshold`: the full-modality val-EER one."
-    from mmdgpp.eval.metrics import resample_counts
     f, m = _paired(full, missing)
     y = f.label.values
     if counts is None:
@@ -41,13 +42,12 @@ def paired_drop(full: 'pd.DataFrame', missing: 'pd.DataFrame', threshold: float,
     one = np.ones((1, int((y == 1).sum()))), np.ones((1, int((y == 0).sum())))
     out = {}
     for k in BOOT_METRICS:
-        st = [(_boot_stat(k, d.score.values[y == 1], d.score.values[y == 0], *c, threshold)) for d in (f, m) for c in (one, counts)]
+        st = [(boot_stat(k, d.score.values[y == 1], d.score.values[y == 0], *c, threshold)) for d in (f, m) for c in (one, counts)]
         out[k] = (float(st[2][0] - st[0][0]), st[3] - st[1])
     return out
 
 def drop_record(full_res: dict, missing_res: dict, B: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
     "What a Protocol 2 run records per missing setting: the paired drops (with intervals) and the score shifts."
-    import pandas as pd
     t = float(full_res['metrics']['val-eer']['threshold'])
     if abs(float(missing_res['metrics']['val-eer']['threshold']) - t) > 1e-9:
         fail('the missing-modality test used another val-EER threshold than the full-modality one; it must be the deployed one')
@@ -71,7 +71,6 @@ def drop_summary(long: 'pd.DataFrame', metric: str = 'hter_val_eer', B: int = 20
 def protocol_tables(long: 'pd.DataFrame', ref: str = 'mmdgpp', baseline: str = 'erm', B: int = 2000, seed: int = 0,
                     metrics=tuple(BOOT_METRICS)) -> dict:
     "{setting: table} of a P2 or P3 batch: per variant and metric the value, the paired drop (P2), variant - `ref` and `ref` - `baseline`, each [95 %]."
-    import pandas as pd
     ci = lambda v, lo, hi: '—' if v != v else f'{100 * v:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]'
     cols, p2 = {}, (long.condition.fillna('') != '').any()
     for k in metrics:
@@ -109,7 +108,6 @@ def condition_summary(long: 'pd.DataFrame',        # `load_results` of a Protoco
                       B: int = 2000, seed: int = 0, level: float = 0.95,
                      ) -> 'pd.DataFrame':
     "Per missing setting and variant, averaged over targets: value, paired drop, variant − `ref`, drop − `ref`'s drop, each with its interval."
-    import pandas as pd
     miss = long[long.condition.fillna('') != '']
     if miss.empty: fail('no missing-modality evaluations in these results (condition_summary reads a Protocol 2 batch)')
     for v in (ref, baseline):
@@ -136,7 +134,6 @@ def condition_summary(long: 'pd.DataFrame',        # `load_results` of a Protoco
 def check_claims(rows: list,   # dicts: protocol, setting, claim, difference (e.g. 'mmdgpp − erm'), point, lo, hi, below (bool), bound
                  scale: float = 100) -> 'pd.DataFrame':
     "A claims table: each difference with its interval, and whether the whole interval lies on the claimed side of its bound."
-    import pandas as pd
     out = []
     for r in rows:
         holds = r['hi'] < r['bound'] if r['below'] else r['lo'] > r['bound']

@@ -4,22 +4,26 @@
 
 # %% ../../nbs/62_ablate.runner.ipynb #b65dd663
 from __future__ import annotations
-import contextlib, json, os, signal, socket, subprocess, sys, threading, time
+import contextlib, json, os, signal, socket, subprocess, sys, threading, time, warnings
+import concurrent.futures as cf, multiprocessing as mp
 from pathlib import Path
+from tqdm.auto import tqdm
 from ..core import fail, atomic_path, atomic_write_json, load_settings, writable_dir
+from ..core import find_settings_file, resolve_threads, threads_setting
 from ..config import flat_dict
 from .grid import DEFAULT_TIMEOUT, Grid, Run, expand, load_grid, select_shard
 import logging
 _log = logging.getLogger('mmdgpp.ablate')
 
 # %% auto #0
-__all__ = ['git_revision', 'check_kernel', 'papermill_parameters', 'kill_kernels', 'settings_env', 'execute_run', 'run_status',
-           'collect', 'batch_dir', 'BatchInterrupted', 'run_batch']
+__all__ = ['git_revision', 'check_kernel', 'papermill_parameters', 'timestamp', 'kill_kernels', 'kernel_manager_class',
+           'settings_env', 'execute_run', 'read_json', 'run_status', 'collect', 'batch_dir', 'BatchInterrupted',
+           'run_batch']
 
 # %% ../../nbs/62_ablate.runner.ipynb #166a5bae
 def git_revision(path: str|Path|None = None) -> str:
     "Short commit of the repository holding `path` (default: the mmdgpp package), `+dirty` if changed; '' outside git."
-    import mmdgpp
+    import mmdgpp   # not at the top: the API reference (griffe) recurses without end on a module that holds its own package
     cwd = Path(path or Path(mmdgpp.__file__).parent)
     try:
         rev = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=cwd, capture_output=True, text=True, timeout=10)
@@ -31,7 +35,7 @@ def git_revision(path: str|Path|None = None) -> str:
 
 def check_kernel(kernel: str = 'python3') -> str:
     "The interpreter the Jupyter kernel `kernel` runs; fail if it is not this one (the runs would miss mmdgpp)."
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel   # lazy: 0.07 s at import (measured); `--help` and `--list` do not need it
     try: spec = KernelSpecManager().get_kernel_spec(kernel)
     except NoSuchKernel: fail(f'no Jupyter kernel named "{kernel}"; install one with: {sys.executable} -m ipykernel install --user')
     exe = spec.argv[0]
@@ -50,7 +54,9 @@ def papermill_parameters(params: dict, run_dir: Path) -> dict:
     out['OUT_DIR'] = str(Path(run_dir).resolve())
     return out
 
-def _now() -> str: return time.strftime('%Y-%m-%dT%H:%M:%S')
+def timestamp() -> str:
+    "The local time to the second, ISO 8601 (a status file's `started` and `finished`)."
+    return time.strftime('%Y-%m-%dT%H:%M:%S')
 
 # %% ../../nbs/62_ablate.runner.ipynb #69410dd3
 _KERNELS = set()   # process groups of the kernels this process started (each kernel leads its own session)
@@ -62,9 +68,9 @@ def kill_kernels():
         except OSError: pass
         _KERNELS.discard(g)
 
-def _kernel_manager_class(log_file, env: dict|None = None):
+def kernel_manager_class(log_file, env: dict|None = None):
     "A kernel manager that adds `env` to the kernel's environment and sends the kernel process's own stdout/stderr to `log_file`."
-    from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.manager import AsyncKernelManager   # lazy: 0.07 s at import (measured); only running a notebook needs it
     class RunKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
             kw.update(stdout=log_file, stderr=log_file, env={**(kw.get('env') or os.environ), **(env or {})})
@@ -76,8 +82,7 @@ def _kernel_manager_class(log_file, env: dict|None = None):
 def settings_env(jobs: int = 1,
                  threads: str|int|None = None) -> dict:  # the thread policy: auto | torch | N (default: the `threads` setting)
     "Environment for the kernels: the user settings as `MMDGPP_*` with absolute paths, the thread policy; with `jobs` > 1, a CPU-thread share."
-    from mmdgpp.core import find_settings_file as _find_settings_file, resolve_threads, threads_setting
-    env, f = {}, _find_settings_file()
+    env, f = {}, find_settings_file()
     t = threads_setting(threads); resolve_threads(t, 'cpu')   # a bad value fails before any kernel starts
     env['MMDGPP_THREADS'] = t                                 # the kernels' train() and evaluate() apply it
     if t.isdigit(): env.update({k: t for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS')})   # a number sizes the pools too
@@ -94,10 +99,9 @@ def settings_env(jobs: int = 1,
 def execute_run(template: str|Path, run_dir: str|Path, params: dict, timeout: int = DEFAULT_TIMEOUT,
                 kernel: str = 'python3', git: str = '', env: dict|None = None) -> dict:
     "Execute `template` with `params` in `run_dir`; write and return its status."
-    import logging
     run_dir = Path(run_dir); run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir/'params.json', params)
-    status = dict(status='running', started=_now(), host=socket.gethostname(), pid=os.getpid(), git=git,
+    status = dict(status='running', started=timestamp(), host=socket.gethostname(), pid=os.getpid(), git=git,
                   cuda_visible_devices=os.environ.get('CUDA_VISIBLE_DEVICES', ''))
     atomic_write_json(run_dir/'status.json', status)
     log = logging.getLogger('papermill')
@@ -107,12 +111,12 @@ def execute_run(template: str|Path, run_dir: str|Path, params: dict, timeout: in
     kernel_log = open(run_dir/'kernel.log', 'ab')
     t0 = time.time()
     try:
-        import papermill as pm, warnings
+        import papermill as pm   # lazy: 1.2 s at import (measured); only running a batch needs it
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # nbformat's notes on cell ids of hand-made notebooks
             pm.execute_notebook(str(template), str(run_dir/Path(template).name), parameters=papermill_parameters(params, run_dir),
                                 kernel_name=kernel, cwd=str(run_dir), execution_timeout=timeout, log_output=True,
-                                progress_bar=False, kernel_manager_class=_kernel_manager_class(kernel_log, env))
+                                progress_bar=False, kernel_manager_class=kernel_manager_class(kernel_log, env))
         if (run_dir/'metrics.json').exists(): status.update(status='ok')
         else: status.update(status='failed', error='NoMetrics',
                             message='the notebook ended without writing metrics.json (its last cell calls save_results)')
@@ -122,12 +126,13 @@ def execute_run(template: str|Path, run_dir: str|Path, params: dict, timeout: in
                       message=' '.join(str(msg).split())[:500], cell=getattr(e, 'exec_count', None))
     finally:
         log.removeHandler(handler); handler.close(); kernel_log.close()
-    status.update(seconds=round(time.time() - t0, 2), finished=_now())
+    status.update(seconds=round(time.time() - t0, 2), finished=timestamp())
     atomic_write_json(run_dir/'status.json', status)
     return status
 
 # %% ../../nbs/62_ablate.runner.ipynb #ddf3e23d
-def _read_json(p: Path):
+def read_json(p: Path):
+    "The JSON in file `p`, or None when it is missing or unreadable."
     try: return json.loads(p.read_text())
     except (OSError, ValueError): return None
 
@@ -138,17 +143,17 @@ def _flatten(d: dict) -> dict:
 def run_status(run_dir: Path) -> str:
     "ok | failed | incomplete | pending, from the run folder."
     if (run_dir/'metrics.json').exists(): return 'ok'
-    st = (_read_json(run_dir/'status.json') or {}).get('status')
+    st = (read_json(run_dir/'status.json') or {}).get('status')
     return 'failed' if st == 'failed' else 'incomplete' if st == 'running' else 'pending'
 
 # %% ../../nbs/62_ablate.runner.ipynb #0e472660
 def collect(batch_dir: str|Path, runs: list[Run], write: bool = True):
     "One row per run from the run folders; written atomically to `batch_dir/results.csv`."
-    import pandas as pd
+    import pandas as pd   # lazy: 0.16 s at import (measured); `--help` and `--list` do not need it
     batch_dir = Path(batch_dir); rows, cols = [], [{}, {}, {}]   # column order: head, metrics, tail
     for r in runs:
         d = batch_dir/r.name
-        st, m, cfg = _read_json(d/'status.json') or {}, _read_json(d/'metrics.json'), _read_json(d/'config.json') or {}
+        st, m, cfg = read_json(d/'status.json') or {}, read_json(d/'metrics.json'), read_json(d/'config.json') or {}
         status = run_status(d)
         head = dict(run=r.name, status=status, **r.labels)
         head.update({k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in r.params.items() if k not in head})
@@ -174,7 +179,6 @@ def batch_dir(grid: Grid, out: str|Path|None = None) -> Path:
 
 def _worker_init(gpu_queue, parent: int):
     "In each worker process: take a GPU id if given; exit as soon as the driver is gone (its kernel follows)."
-    import threading
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # Ctrl-C reaches the whole group: the driver decides
     def stop(*_): kill_kernels(); os._exit(143)         # the driver's SIGTERM: the kernel goes with the worker
     signal.signal(signal.SIGTERM, stop)
@@ -185,7 +189,6 @@ def _worker_init(gpu_queue, parent: int):
     threading.Thread(target=watch, daemon=True).start()
 
 def _progress(total, initial, desc, enabled):
-    from tqdm.auto import tqdm
     return tqdm(total=total, initial=initial, desc=desc, unit='run', disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 # %% ../../nbs/62_ablate.runner.ipynb #123b48d1
@@ -248,7 +251,6 @@ def run_batch(grid: Grid|str|Path, out: str|Path|None = None, jobs: int = 1, sha
 
 # %% ../../nbs/62_ablate.runner.ipynb #1771357f
 def _run_parallel(todo, args, jobs, gpus, finished):
-    import concurrent.futures as cf, multiprocessing as mp
     ctx = mp.get_context('spawn')
     q = None
     if gpus:

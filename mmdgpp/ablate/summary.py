@@ -4,14 +4,17 @@
 
 # %% ../../nbs/64_ablate.summary.ipynb #004fec44
 from __future__ import annotations
+import json, warnings
 from pathlib import Path
 from ..core import fail
-from .runner import _kernel_manager_class, _read_json
+from ..eval.metrics import hter_counts, auc_counts, eer_counts, resample_counts
+from ..eval.published import load_published
+from .runner import kernel_manager_class, read_json
 
 # %% auto #0
 __all__ = ['BOOT_METRICS', 'metric_columns', 'load_results', 'summary_stats', 'format_table', 'markdown_table', 'run_scores',
-           'bootstrap_summary', 'format_ci_table', 'plot_forest', 'published_beside', 'plot_variants', 'plot_heatmap',
-           'run_summary']
+           'boot_stat', 'bootstrap_summary', 'format_ci_table', 'plot_forest', 'published_beside', 'plot_variants',
+           'plot_heatmap', 'run_summary']
 
 # %% ../../nbs/64_ablate.summary.ipynb #80920cfc
 def metric_columns(df) -> list[str]:
@@ -21,13 +24,13 @@ def metric_columns(df) -> list[str]:
 
 def load_results(paths: str|Path|list) -> 'pd.DataFrame':
     "Completed runs of one or more results.csv as a long table (protocol, setting, variant, seed, metrics)."
-    import pandas as pd
+    import pandas as pd   # lazy: 0.16 s at import (measured); `mmdgpp ablate --help` imports this module
     if isinstance(paths, (str, Path)): paths = [p for p in str(paths).split(',') if p.strip()]
     rows = []
     for p in map(Path, paths):
         if not p.exists(): fail(f'results table not found: {p}')
         df = pd.read_csv(p, keep_default_na=False, na_values=[''])
-        meta = _read_json(p.parent/'batch.json') or {}
+        meta = read_json(p.parent/'batch.json') or {}
         axes = [a for a in meta.get('axes', {}) if a not in ('SEED', 'TARGET')]
         batch = meta.get('name', p.parent.name)
         conds = list(dict.fromkeys(c.split('.')[1] for c in df.columns if c.startswith('evaluations.')))
@@ -50,7 +53,7 @@ def load_results(paths: str|Path|list) -> 'pd.DataFrame':
 # %% ../../nbs/64_ablate.summary.ipynb #00318be8
 def summary_stats(long: 'pd.DataFrame', metric: str = 'hter') -> 'pd.DataFrame':
     "Mean, std and count over seeds of `metric` per protocol, variant and setting, plus each protocol's `Avg`."
-    import pandas as pd
+    import pandas as pd   # lazy: 0.16 s at import (measured); `mmdgpp ablate --help` imports this module
     if metric not in long.columns: fail(f'no metric "{metric}" in the results; have: {", ".join(c for c in long.columns if long[c].dtype.kind == "f")}')
     keys = ['protocol', 'variant']
     per = long.groupby(keys + ['setting', 'seed'], sort=False)[metric].mean().reset_index()
@@ -85,10 +88,10 @@ BOOT_METRICS = {'hter_val_eer': 'HTER at the val-EER threshold (fixed on the sou
 
 def run_scores(run_dir: str|Path, condition: str = '') -> tuple:
     "(video scores DataFrame, val-EER threshold) of a run's evaluation (`condition`: the missing modalities, '' for none)."
-    import pandas as pd
+    import pandas as pd   # lazy: 0.16 s at import (measured); `mmdgpp ablate --help` imports this module
     run_dir = Path(run_dir)
     want = [m for m in condition.split('+') if m]
-    found = [r for r in map(_read_json, sorted(run_dir.glob('results-*.json'))) if r and sorted(r.get('missing', [])) == sorted(want)]
+    found = [r for r in map(read_json, sorted(run_dir.glob('results-*.json'))) if r and sorted(r.get('missing', [])) == sorted(want)]
     if len(found) != 1: fail(f'run {run_dir}: expected one evaluation{" with " + condition + " missing" if want else ""}, found {len(found)}')
     r = found[0]
     if 'scores' not in r:
@@ -99,8 +102,8 @@ def run_scores(run_dir: str|Path, condition: str = '') -> tuple:
     if list(df.columns[:4]) != ['video', 'label', 'attack', 'score']: fail(f'{f}: expected columns video, label, attack, score')
     return df, float(r['metrics']['val-eer']['threshold'])
 
-def _boot_stat(metric, live, spoof, cl, cs, thr):
-    from mmdgpp.eval.metrics import hter_counts, auc_counts, eer_counts
+def boot_stat(metric, live, spoof, cl, cs, thr):
+    "`metric` (a `BOOT_METRICS` key) of the live and spoof scores weighted by each row of counts `cl`, `cs`; `thr`: the val-EER threshold."
     if metric == 'hter_val_eer': return hter_counts(live, spoof, cl, cs, thr)
     if metric == 'hter': return eer_counts(live, spoof, cl, cs)[0]
     if metric == 'auc': return auc_counts(live, spoof, cl, cs)
@@ -109,7 +112,6 @@ def _boot_stat(metric, live, spoof, cl, cs, thr):
 # %% ../../nbs/64_ablate.summary.ipynb #b00a0002
 def _setting_stats(rows, metric, B, rng):
     "For the runs of one setting: {(variant, seed): (point value, (B,) resampled values)}, on one shared resample of videos."
-    from mmdgpp.eval.metrics import resample_counts
     ref_ids, out = None, {}
     cl = cs = None
     for _, r in rows.iterrows():
@@ -122,8 +124,8 @@ def _setting_stats(rows, metric, B, rng):
         elif not df.index.equals(ref_ids) or not (df.label.values == lab).all():
             fail(f'run {r["run"]} was tested on other videos than the other runs of {r["setting"]}; paired comparisons need the same test set')
         live, spoof = df.score.values[lab == 1], df.score.values[lab == 0]
-        point = _boot_stat(metric, live, spoof, np.ones((1, len(live))), np.ones((1, len(spoof))), thr)[0]
-        out[(r['variant'], int(r['seed']))] = (float(point), _boot_stat(metric, live, spoof, cl, cs, thr))
+        point = boot_stat(metric, live, spoof, np.ones((1, len(live))), np.ones((1, len(spoof))), thr)[0]
+        out[(r['variant'], int(r['seed']))] = (float(point), boot_stat(metric, live, spoof, cl, cs, thr))
     return out
 
 def _seed_mean(stats, seeds, draw):
@@ -148,7 +150,7 @@ def bootstrap_summary(long: 'pd.DataFrame',        # load_results's table (with 
                       drop: bool = False,           # the paired drop (missing - full, same model, same resample) instead of the value
                      ) -> 'pd.DataFrame':
     "Per protocol, variant and setting (+ Avg): the value over seeds and its bootstrap interval; the paired difference to `ref`."
-    import pandas as pd
+    import pandas as pd   # lazy: 0.16 s at import (measured); `mmdgpp ablate --help` imports this module
     if ref is not None and ref not in set(long.variant): fail(f'reference variant "{ref}" is not among the variants: {", ".join(dict.fromkeys(long.variant))}')
     rng, q = np.random.default_rng(seed), [(1 - level) / 2, (1 + level) / 2]
     smax = int(long.groupby(['protocol', 'variant', 'setting']).seed.nunique().max())
@@ -218,8 +220,8 @@ def format_ci_table(boot: 'pd.DataFrame', protocol: str, stats: 'pd.DataFrame|No
 
 def plot_forest(boot: 'pd.DataFrame', protocol: str, scale: float = 100, label: str = ''):
     "Forest plot: each variant's paired difference to the reference with its interval, per setting (Avg in black)."
-    import seaborn as sns
-    from matplotlib.figure import Figure
+    import seaborn as sns   # lazy: 1.1 s at import (measured); only the figures need it
+    from matplotlib.figure import Figure   # lazy: 0.27 s at import (measured)
     b = boot[(boot.protocol == protocol) & boot['diff'].notna()]
     if b.empty: fail(f'no paired differences to plot for {protocol} (no reference variant, or no other variant)')
     variants, settings = list(dict.fromkeys(b.variant)), list(dict.fromkeys(b.setting))
@@ -242,7 +244,6 @@ def plot_forest(boot: 'pd.DataFrame', protocol: str, scale: float = 100, label: 
 
 # %% ../../nbs/64_ablate.summary.ipynb #5fc1f713
 def _data_source(run_dir) -> str:
-    import json
     try: c = json.loads((Path(run_dir)/'config.json').read_text())
     except (OSError, ValueError): return ''
     return str(c.get('data', {}).get('source', '') if isinstance(c.get('data'), dict) else c.get('data.source', ''))
@@ -252,8 +253,7 @@ def published_beside(long: 'pd.DataFrame',   # load_results's table
                      metric: str = 'hter',   # hter (test EER) | auc: what the papers report
                     ) -> 'pd.DataFrame|None':
     "Our mean ± std per setting above the published numbers of `protocol` (in %), for real-data runs; else None."
-    import pandas as pd
-    from mmdgpp.eval.published import load_published
+    import pandas as pd   # lazy: 0.16 s at import (measured); `mmdgpp ablate --help` imports this module
     runs = long[long.protocol == protocol]
     if metric not in ('hter', 'auc') or runs.empty or metric not in runs.columns: return None
     if any(_data_source(d) != 'real' for d in dict.fromkeys(runs.dir)): return None
@@ -275,8 +275,8 @@ def published_beside(long: 'pd.DataFrame',   # load_results's table
 # %% ../../nbs/64_ablate.summary.ipynb #23a9fb1a
 def plot_variants(long: 'pd.DataFrame', metric: str = 'hter', scale: float = 100):
     "Bar chart: `metric` per variant (seeds' means over settings), error bars = std over seeds, one hue per protocol."
-    import seaborn as sns
-    from matplotlib.figure import Figure
+    import seaborn as sns   # lazy: 1.1 s at import (measured); only the figures need it
+    from matplotlib.figure import Figure   # lazy: 0.27 s at import (measured)
     per = long.groupby(['protocol', 'variant', 'seed'], sort=False)[metric].mean().reset_index()
     per[metric] = per[metric] * scale
     nv = per.variant.nunique()
@@ -290,8 +290,8 @@ def plot_variants(long: 'pd.DataFrame', metric: str = 'hter', scale: float = 100
 
 def plot_heatmap(long: 'pd.DataFrame', metric: str = 'hter', scale: float = 100):
     "Heatmap: protocol settings (rows) x variants (columns), mean `metric` over seeds."
-    import seaborn as sns
-    from matplotlib.figure import Figure
+    import seaborn as sns   # lazy: 1.1 s at import (measured); only the figures need it
+    from matplotlib.figure import Figure   # lazy: 0.27 s at import (measured)
     t = long.assign(row=long.protocol + ' ' + long.setting).groupby(['row', 'variant'], sort=False)[metric].mean().unstack()
     t = t.reindex(columns=list(dict.fromkeys(long.variant))) * scale
     fig = Figure(figsize=(max(4.5, 1.1 * t.shape[1] + 2.5), max(2.5, 0.45 * t.shape[0] + 1.5)), dpi=110); ax = fig.subplots()
@@ -304,7 +304,7 @@ def plot_heatmap(long: 'pd.DataFrame', metric: str = 'hter', scale: float = 100)
 # %% ../../nbs/64_ablate.summary.ipynb #bb5c1632
 def run_summary(batch: str|Path, notebook: str|Path, kernel: str = 'python3', timeout: int = 600) -> Path:
     "Execute the summary `notebook` on `batch/results.csv`; return the folder of its tables and figures."
-    import papermill as pm, warnings
+    import papermill as pm   # lazy: 1.2 s at import (measured); only running the summary needs it
     batch, notebook = Path(batch), Path(notebook)
     if not (batch/'results.csv').exists(): fail(f'no results.csv in {batch}; run the batch first')
     if not notebook.exists(): fail(f'summary notebook not found: {notebook}')
@@ -314,7 +314,7 @@ def run_summary(batch: str|Path, notebook: str|Path, kernel: str = 'python3', ti
         try:
             pm.execute_notebook(str(notebook), str(batch/'summary.ipynb'), kernel_name=kernel, cwd=str(batch),
                                 parameters=dict(RESULTS=str((batch/'results.csv').resolve()), OUT_DIR=str(out.resolve())),
-                                execution_timeout=timeout, progress_bar=False, kernel_manager_class=_kernel_manager_class(klog))
+                                execution_timeout=timeout, progress_bar=False, kernel_manager_class=kernel_manager_class(klog))
         except Exception as e:
             fail(f'the summary notebook failed: {getattr(e, "ename", type(e).__name__)}: '
                  f'{" ".join(str(getattr(e, "evalue", e)).split())[:300]} (see {batch/"summary.ipynb"})')

@@ -9,17 +9,24 @@ from __future__ import annotations
 import csv, json, math
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 from ..core import fail, atomic_write_json
 from ..config import MODALITIES, ExperimentConfig, to_dict
+from ..data import synth
+from ..data.videos import Video
+from ..train import trainer   # `trainer.train` looked up at call time, as a patched `train` expects
+from ..train.runfolder import config_differences
 
 # %% auto #0
-__all__ = ['live_margin', 'shares', 'ModalityAttribution', 'modality_ig', 'PairGates', 'pair_name', 'AdapterAttribution',
-           'adapter_ig', 'modality_occlusion', 'share_agreement', 'attribute_dataset', 'balance', 'attack_table',
-           'synth_manifest', 'degradation_masks', 'patch_fraction', 'region_certainty', 'cached_run', 'display_image']
+__all__ = ['live_margin', 'shares', 'model_inputs', 'eval_mode', 'ModalityAttribution', 'modality_ig', 'PairGates', 'pair_name',
+           'AdapterAttribution', 'adapter_ig', 'modality_occlusion', 'share_agreement', 'collate', 'attribute_dataset',
+           'balance', 'attack_table', 'synth_manifest', 'degradation_masks', 'patch_fraction', 'region_certainty',
+           'cached_run', 'display_image']
 
 # %% ../../nbs/50_interpret.attributions.ipynb #ba598b3f
 def live_margin(logits: torch.Tensor # (B, 2) fused-head logits (class 1 = live)
@@ -34,7 +41,7 @@ def shares(magnitude: torch.Tensor # (N, M) non-negative amounts per modality
     return torch.where(tot > 0, magnitude / tot.clamp_min(torch.finfo(magnitude.dtype).tiny), 0.)
 
 # %% ../../nbs/50_interpret.attributions.ipynb #c1cdacc6
-def _inputs(model, batch: dict) -> tuple[tuple, tuple, torch.Tensor]:
+def model_inputs(model, batch: dict) -> tuple[tuple, tuple, torch.Tensor]:
     "(modality names, images in that order on the model's device, presence mask (B, M)) of a batch, checked."
     mods = tuple(getattr(model, 'modalities', MODALITIES))
     if not isinstance(batch, dict): fail(f'a batch must be a dict of tensors, got {type(batch).__name__}')
@@ -48,7 +55,7 @@ def _inputs(model, batch: dict) -> tuple[tuple, tuple, torch.Tensor]:
     if tuple(present.shape) != (B, len(mods)): fail(f'"present" must have shape ({B}, {len(mods)}), got {tuple(present.shape)}')
     return mods, imgs, present.to(dev)
 
-class _eval_mode:
+class eval_mode:
     "Evaluation mode inside the block; the model's previous mode afterwards."
     def __init__(self, model): self.model = model
     def __enter__(self): self.was = self.model.training; self.model.eval(); return self.model
@@ -74,13 +81,13 @@ def modality_ig(model: nn.Module,             # a model with the MMDG++ batch �
                 internal_batch_size: int|None=None,  # rows per forward pass (bounds memory; None = B·n_steps)
                 ) -> ModalityAttribution:
     "Integrated Gradients of the live margin with respect to the three modality images, from all-zero images."
-    from captum.attr import IntegratedGradients
-    mods, imgs, present = _inputs(model, batch)
+    from captum.attr import IntegratedGradients   # lazy: 0.44 s at import (measured); the widgets import this module
+    mods, imgs, present = model_inputs(model, batch)
     def f(*args):
         *x, pres = args
         return live_margin(model({**dict(zip(mods, x)), 'present': pres})['logits'])
     base = tuple(torch.zeros_like(x) for x in imgs)
-    with _eval_mode(model):
+    with eval_mode(model):
         attr, delta = IntegratedGradients(f).attribute(imgs, base, additional_forward_args=(present,), n_steps=n_steps,
                                                        method=method, internal_batch_size=internal_batch_size,
                                                        return_convergence_delta=True)
@@ -134,9 +141,9 @@ class AdapterAttribution:
 def adapter_ig(model: nn.Module, batch: dict, n_steps: int=16, method: str='gausslegendre',
                internal_batch_size: int|None=None) -> AdapterAttribution:
     "Integrated Gradients over gates in [0, 1] that scale each layer's adapter term of each directed pair."
-    from captum.attr import IntegratedGradients
-    mods, imgs, present = _inputs(model, batch)
-    with _eval_mode(model), PairGates(model) as pg:
+    from captum.attr import IntegratedGradients   # lazy: 0.44 s at import (measured); the widgets import this module
+    mods, imgs, present = model_inputs(model, batch)
+    with eval_mode(model), PairGates(model) as pg:
         def f(gates, *args):
             *x, pres = args
             pg.gates = gates
@@ -155,8 +162,8 @@ def modality_occlusion(model: nn.Module, batch: dict,
                        ) -> dict:
     "Effect of taking each modality away on the live margin: output (B,), effect (B, M), share (B, M)."
     if treatment not in ('missing', 'baseline'): fail(f'occlusion treatment must be "missing" or "baseline", got {treatment!r}')
-    mods, imgs, present = _inputs(model, batch)
-    with _eval_mode(model):
+    mods, imgs, present = model_inputs(model, batch)
+    with eval_mode(model):
         run = lambda x, p: live_margin(model({**dict(zip(mods, x)), 'present': p})['logits'])
         full = run(imgs, present)
         effect = []
@@ -172,14 +179,15 @@ def modality_occlusion(model: nn.Module, batch: dict,
 
 def share_agreement(a, b, present=None) -> dict:
     "Agreement of two share tables (N, M): Spearman correlation over all (sample, present modality) pairs, same top modality."
-    from scipy.stats import spearmanr
+    from scipy.stats import spearmanr   # lazy: 0.6 s at import (measured)
     a, b = np.asarray(a, float), np.asarray(b, float)
     keep = np.ones_like(a, bool) if present is None else np.asarray(present, bool)
     rho = spearmanr(a[keep], b[keep]).statistic if keep.sum() > 2 else float('nan')
     return dict(spearman=float(rho), top1=float(np.mean(a.argmax(1) == b.argmax(1))))
 
 # %% ../../nbs/50_interpret.attributions.ipynb #ed637e72
-def _collate(items: list) -> dict:
+def collate(items: list) -> dict:
+    "A batch (a dict of stacked tensors) of dataset items."
     return torch.utils.data.default_collate(items)
 
 def attribute_dataset(model: nn.Module,
@@ -191,14 +199,13 @@ def attribute_dataset(model: nn.Module,
                       progress: bool=False,
                       ) -> dict:
     "Per-sample IG shares and deltas, occlusion effects and adapter attributions over a dataset (NumPy arrays)."
-    from tqdm.auto import tqdm
     idx = list(range(len(dataset)) if indices is None else indices)
     if not idx: fail('attribute_dataset: no samples to attribute')
     has_ad = adapters and getattr(model, 'adapters', None) is not None
     parts = []
     for s in tqdm(range(0, len(idx), batch_size), disable=not progress, desc='attributions'):
         chunk = idx[s:s + batch_size]
-        b = _collate([dataset[i] for i in chunk])
+        b = collate([dataset[i] for i in chunk])
         ig = modality_ig(model, b, n_steps)
         occ, base = modality_occlusion(model, b, 'missing'), modality_occlusion(model, b, 'baseline')
         r = dict(index=np.array(chunk), label=b['label'].numpy(), attack=np.array(b['attack']),
@@ -228,7 +235,7 @@ def balance(share) -> float:
 
 def attack_table(res: dict, key: str='share'):
     "Mean of `res[key]` (N, M) per attack type (rows, 'all' last) and modality (columns), with the sample count."
-    import pandas as pd
+    import pandas as pd   # lazy: 0.14 s at import (measured)
     mods = list(res['modalities'])
     df = pd.DataFrame(res[key], columns=mods)
     df['attack'] = res['attack']
@@ -250,9 +257,7 @@ def degradation_masks(row: dict,              # a manifest row (see `synth_manif
                       ir_threshold: int=40,   # grey levels: a larger change of IR counts as flare
                       ) -> dict:
     "{'depth': (size, size) bool where depth was lost, 'ir': ... where IR flared} of one synthetic frame."
-    from unittest import mock
-    import mmdgpp.data.synth as synth
-    v = synth.Video(row['dataset'], row['split'], int(row['subject']), int(row['slot']), row['attack'], int(row['bias']))
+    v = Video(row['dataset'], row['split'], int(row['subject']), int(row['slot']), row['attack'], int(row['bias']))
     frame = int(row['frame'])
     out = {m: np.zeros((size, size), bool) for m in ('depth', 'ir')}
     cond = synth.frame_conditions(v, frame, seed)
@@ -275,7 +280,7 @@ def region_certainty(cmaps,            # (N, gh, gw) certainty of one modality's
                      masks,            # (N, H, W) bool: degraded pixels
                      ) -> dict:
     "Mean certainty of degraded (> 1/2) and intact (0) patches and the AUC of 1 − c at finding degraded patches."
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_auc_score   # lazy: 1.0 s at import (measured)
     c = np.asarray(cmaps, float)
     frac = patch_fraction(masks, c.shape[1:])
     bad, good = c[frac > 0.5], c[frac == 0]
@@ -287,7 +292,6 @@ def region_certainty(cmaps,            # (N, gh, gw) certainty of one modality's
 # %% ../../nbs/50_interpret.attributions.ipynb #58003cc9
 def cached_run(cfg: ExperimentConfig, out_dir, verbose: bool=False) -> tuple[Path, list]:
     "(run folder, per-step values) of `cfg`, trained into `out_dir` unless a complete run of this config is there."
-    from mmdgpp.train.trainer import train; from mmdgpp.train.runfolder import config_differences
     out, steps_p = Path(out_dir), Path(out_dir)/'steps.json'
     try:
         done = json.loads((out/'metrics.json').read_text()).get('status') == 'complete'
@@ -295,7 +299,7 @@ def cached_run(cfg: ExperimentConfig, out_dir, verbose: bool=False) -> tuple[Pat
         if done and same and steps_p.is_file(): return out, json.loads(steps_p.read_text())
     except (OSError, ValueError): pass
     steps = []
-    train(cfg, out, resume=False, verbose=verbose,
+    trainer.train(cfg, out, resume=False, verbose=verbose,
           on_step=lambda d: steps.append(dict(step=d['step'], epoch=d['epoch'], **d['values'])))
     atomic_write_json(steps_p, steps)
     return out, steps
