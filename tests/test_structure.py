@@ -183,3 +183,48 @@ def test_package_follows_its_layers():
     bad = layer_violations(g)
     assert not bad, 'imports against the layers ' + ' < '.join(map(str, LAYERS)) + ':\n' + \
         '\n'.join(f'{m} -> {d}' for m, d in bad)
+
+
+# A module's public names are its own: `__all__` lists what the module defines, and a helper that another module
+# needs has a public name in the module that owns it. (Package `__init__` files gather their modules' names.)
+def defined_names(tree: ast.Module) -> set:
+    "Names a module binds at its top level by definition or assignment (imports not counted)."
+    out = set()
+    for n in tree.body:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): out.add(n.name)
+        targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(n, (ast.AnnAssign, ast.AugAssign)) else []
+        for t in targets:
+            out |= {e.id for e in ast.walk(t) if isinstance(e, ast.Name)}
+    return out
+
+
+def reexports(tree: ast.Module) -> list:
+    "Names in the module's `__all__` that it does not define itself (it only imports them)."
+    alls = [n.value for n in tree.body if isinstance(n, ast.Assign) and any(getattr(t, 'id', None) == '__all__' for t in n.targets)]
+    names = [e.value for a in alls for e in getattr(a, 'elts', []) if isinstance(e, ast.Constant)]
+    return [x for x in names if x not in defined_names(tree)]
+
+
+def private_imports(tree: ast.Module, internal: str = 'mmdgpp') -> list:
+    "`_name`s imported from a module of the package (relative or absolute), anywhere in the module."
+    return [(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+            and (n.level or (n.module or '').startswith(internal)) for a in n.names if a.name.startswith('_') and not a.name.startswith('__')]
+
+
+def test_reexport_and_private_checks_find_them():
+    "The two checks on modules whose answer is known."
+    t = ast.parse("from .a import x, _y\nfrom numpy import _z\nA, (B, C) = 1, (2, 3)\ndef f(): from ..b import _w\n"
+                  "__all__ = ['x', 'A', 'C', 'f']")
+    assert reexports(t) == ['x']
+    assert private_imports(t) == [('a', '_y'), ('b', '_w')]
+
+
+def test_no_reexports_and_no_private_imports():
+    "No module lists another module's names as its own, and no module imports a sibling's private helper."
+    bad_all, bad_priv = {}, {}
+    for name, (p, init) in module_names().items():
+        t = ast.parse(p.read_text())
+        if not init and (r := reexports(t)): bad_all[name] = r
+        if (q := private_imports(t)): bad_priv[name] = q
+    assert not bad_all, f're-exported names (import them from the module that defines them): {bad_all}'
+    assert not bad_priv, f'private helpers imported across modules (give them a public name): {bad_priv}'
