@@ -45,6 +45,7 @@ def _comment(lines: list[str], lineno: int, endlineno: int) -> str|None:
         above.insert(0, lines[i].strip().lstrip('#').strip()); i -= 1
     return ' '.join(above) or None
 
+# %% ../nbs/09_apiref.ipynb #e266f5ed
 def _live(obj: griffe.Object):
     "The Python object that a griffe object describes (None when it cannot be had)."
     parts = obj.path.removeprefix(obj.module.path).lstrip('.').split('.')
@@ -64,6 +65,7 @@ def _patched_onto(f: griffe.Function, pkg: griffe.Module) -> griffe.Class|None:
     except KeyError: return None
     return cls if cls.is_class else None
 
+# %% ../nbs/09_apiref.ipynb #cb7717d6
 def _table(obj: griffe.Object) -> str:
     live = _live(obj)
     if live is None or isinstance(live, property): return ''
@@ -84,6 +86,7 @@ def _unpacked(mod: griffe.Module):
                 if isinstance(e, ast.Name) and e.id not in mod.members:
                     mod.set_member(e.id, griffe.Attribute(e.id, lineno=node.lineno, endlineno=node.end_lineno))
 
+# %% ../nbs/09_apiref.ipynb #23d0a564
 class Docments(griffe.Extension):
     "griffe extension: `@patch` methods moved under their class; parameter and field comments as tables; data comments as docstrings."
     def on_package(self, *, pkg: griffe.Module, **kwargs):

@@ -45,6 +45,7 @@ class AdapterConfig:
     token_selection: bool = True  # u++: choose per token between partner and own-modality query
     certainty_source: str = 'learned'  # learned | oracle (c = 0 on the tokens of a modality flagged in batch['corrupt'], else 1; synthetic data only) | fixed (c = 1, every module kept): the controls
 
+# %% ../nbs/01_config.ipynb #b1fb9639
 @dataclass
 class PromptConfig:
     "The text prompts: hand-written, asymmetric domain prompts (ADPs) or learnable."
@@ -53,6 +54,7 @@ class PromptConfig:
     weight: float = 1.0           # weight of each per-modality prompt loss
     proto_momentum: float = 0.9   # ssp: prototype <- momentum * prototype + (1 - momentum) * the epoch's class mean
 
+# %% ../nbs/01_config.ipynb #396b7313
 @dataclass
 class ReGradConfig:
     "ReGrad, the rebalanced modality gradient modulation."
@@ -64,6 +66,7 @@ class ReGradConfig:
     vjp: str = 'sequential'       # per-loss gradients: sequential | batched (one batched backward) | auto (time both, keep the faster)
     scope: str = 'all'            # all (every tensor a modality owns is modulated) | reference (only stream tokens, projection, prompt context; the adapters get the fused gradient only)
 
+# %% ../nbs/01_config.ipynb #13f3eb8d
 @dataclass
 class DataConfig:
     "The data: synthetic or real, the protocol and its target, the synthetic generator's knobs, batches."
@@ -90,6 +93,7 @@ class DataConfig:
     attacks_disjoint: bool = False  # synthetic: each source domain's spoofs use only its own block of the six attack kinds; the target(s) all six
     live_domain: float = 0.0      # synthetic: 0 = live faces drawn from one shared appearance (as before) ... 1 = each domain's own live look in full
 
+# %% ../nbs/01_config.ipynb #138a6927
 @dataclass
 class TrainConfig:
     "Training: epochs, learning rate and warm-up, device, model selection, checkpoints, head rebalancing."
@@ -111,6 +115,7 @@ class TrainConfig:
     select: str = 'metric'        # which epoch best.pt holds: metric (best val_metric) | loss (lowest source-val loss) | last
     keep_epochs: bool = False     # also keep every epoch's weights as checkpoints/epoch-<N>.pt (model-selection studies)
 
+# %% ../nbs/01_config.ipynb #47c5853c
 @dataclass
 class ExperimentConfig:
     "One experiment: the model and a section per component; what a run folder stores as `config.json`."
@@ -184,6 +189,7 @@ def flat_dict(d: dict, prefix: str='') -> dict:
         else: out[f'{prefix}{k}'] = v
     return out
 
+# %% ../nbs/01_config.ipynb #594ce359
 def _coerce(key, typ, v):
     if set(getattr(typ, '__args__', ())) == {float, str}:   # a number or a word (adapter.logvar_init: -3 | reference)
         if isinstance(v, str):
@@ -215,6 +221,7 @@ def _coerce(key, typ, v):
             if typ is str and isinstance(v, bool) else '')
     fail(f'config key "{key}": expected {typ.__name__}, got {v!r}{hint}')
 
+# %% ../nbs/01_config.ipynb #e3e6e4fa
 def _set(obj, key, value, prefix=''):
     hints = get_type_hints(type(obj))
     names = [f.name for f in fields(obj)]
@@ -229,6 +236,7 @@ def _set(obj, key, value, prefix=''):
     if rest: fail(f'config key "{prefix}{head}" has no field "{rest}"')
     setattr(obj, head, check_value(prefix + head, _coerce(prefix + head, hints[head], value)))
 
+# %% ../nbs/01_config.ipynb #a52d65b0
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 
 def _legacy_amp(d: dict) -> tuple[dict, Any]:
@@ -254,6 +262,7 @@ def from_dict(d: dict, base: ExperimentConfig|None=None) -> ExperimentConfig:
     check_data(cfg.data)
     return cfg
 
+# %% ../nbs/01_config.ipynb #a0e8f84b
 def override(cfg: ExperimentConfig, **kv) -> ExperimentConfig:
     "A copy of `cfg` with dotted-key overrides, e.g. `override(cfg, **{'adapter.kind': 'u'})`."
     return from_dict(kv, base=cfg)

@@ -176,6 +176,7 @@ def draw_object(obj: str, colour: str, place: str, rng, n: int) -> np.ndarray:
     else: fail(f'unknown object "{obj}"; choose one of: {", ".join(OBJECTS)}')
     return img
 
+# %% ../../nbs/13_data.captions.ipynb #f2a154f3
 def draw_scene(scene: str, rng, n: int) -> np.ndarray:
     "A scene without people; (3, n, n)."
     X, Y = _grid(n)
@@ -283,6 +284,7 @@ def _paste(dst, src, x0, y0):
     if ya < yb and xa < xb: dst[:, ya:yb, xa:xb] = src[:, ya - y0:yb - y0, xa - x0:xb - x0]
     return dst
 
+# %% ../../nbs/13_data.captions.ipynb #0cf5b75f
 def present(shown: str, photo: np.ndarray, scene_bg: np.ndarray, a: dict, rng, n: int, wearer=None) -> np.ndarray:
     "Show the face photo `photo` (3, n, n) the way `shown` says, in front of `scene_bg`; `wearer` for masks."
     u = lambda lo, hi: float(rng.uniform(lo, hi))

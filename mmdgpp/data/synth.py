@@ -113,6 +113,7 @@ def is_complete(out, preset='small', seed=0, size=None, knobs: Knobs|None=None) 
     return ({k: got.get(k) for k in want} == want and got.get('knobs') == want.get('knobs')
             and not (Path(out)/_WORKING).exists())
 
+# %% ../../nbs/12_data.synth.ipynb #7e2691d6
 def _prepare_out(out: Path) -> Path:
     "Create `out` if needed; refuse a file, an unwritable folder, or a non-empty folder that is not ours."
     if out.exists() and not out.is_dir(): fail(f'output {out} exists and is not a folder')
@@ -146,6 +147,7 @@ def _clear(out: Path):
         if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
         elif p.exists() or p.is_symlink(): p.unlink()
 
+# %% ../../nbs/12_data.synth.ipynb #8e0669ac
 def _render_path(p: str, render: str) -> str:
     "The file of a paired render beside the frame's own: `0001.png` -> `0001-clean.png` (same folder, same video id)."
     stem, ext = p.rsplit('.', 1)
@@ -162,6 +164,7 @@ def layout(preset: str='small', seed: int=0, knobs: Knobs|None=None) -> list[tup
                            for r in RENDERS for v, f, paths, _ in jobs if v.split == 'test']
     return jobs
 
+# %% ../../nbs/12_data.synth.ipynb #e0cfec7d
 def _render_jobs(out: Path, jobs, size: int, seed: int, knobs=None):
     made = set()
     for v, f, paths, render in jobs:
@@ -185,6 +188,7 @@ def _run_jobs(out: Path, jobs, size: int, seed: int, workers: int, knobs=None):
     bad = [p.exitcode for p in procs if p.exitcode != 0]
     if bad: raise RuntimeError(f'a synthetic-benchmark worker process failed (exit codes {bad})')
 
+# %% ../../nbs/12_data.synth.ipynb #8e7f12c3
 def _lists_and_manifest(jobs, seed, knobs=None):
     kn = knobs or NO_KNOBS
     lists, rows, counts = {n: [] for n in _LISTS + (_PAIRED if kn.paired else ())}, [], {}
@@ -200,6 +204,7 @@ def _lists_and_manifest(jobs, seed, knobs=None):
         c['live' if v.label else 'spoof'] += 1
     return lists, rows, counts
 
+# %% ../../nbs/12_data.synth.ipynb #eabe121d
 def generate(out,                       # folder to write (created; must be empty or hold a synthetic benchmark)
              preset: str='small',       # tiny | small | evidence | medium (`PRESETS`)
              seed: int=0,               # the same seed gives byte-identical files
@@ -237,6 +242,7 @@ def generate(out,                       # folder to write (created; must be empt
         (out/_WORKING).unlink()
     return out
 
+# %% ../../nbs/12_data.synth.ipynb #9b75def4
 def default_synth_dir(preset: str='small', seed: int=0, size: int|None=None, knobs: Knobs|None=None) -> Path:
     "`<synth_root>/<preset>-s<seed>` (`-<size>px` when the size is not the preset's, `-<knobs.tag>` with knobs), `synth_root` from settings."
     pr, seed, size = _check_args(preset, seed, size)

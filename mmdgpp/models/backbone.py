@@ -79,6 +79,7 @@ def _shown_url(url: str) -> str:
     u = urlsplit(url if '://' in url else 'http://' + url)
     return f'{u.scheme}://{u.hostname}' + (f':{u.port}' if u.port else '')
 
+# %% ../../nbs/20_models.backbone.ipynb #da5a289c
 def _probe(host: str, port: int, proxy: str|None, timeout: float) -> bool:
     "Open a TCP connection to `host:port`; through an HTTP proxy, ask it for a tunnel and read its answer."
     if proxy is None:
@@ -113,6 +114,7 @@ def hub_reachable(endpoint: str|None=None,   # the hub's URL; default `hub_endpo
     except Exception: return False
     finally: ex.shutdown(wait=False)
 
+# %% ../../nbs/20_models.backbone.ipynb #a790d810
 @contextlib.contextmanager
 def _hub_offline():
     "Make huggingface_hub read only its local cache inside the block."

@@ -122,6 +122,7 @@ def _check(arch, n, steps, batch, lr, wd, warmup, seed, min_scale, save_every):
     lo, hi, *_ = parse_interval(RANGES['train.seed'])      # the seed range every command checks
     if not lo <= seed <= hi: fail(f"--seed must be in {RANGES['train.seed']}, got {seed}")
 
+# %% ../../nbs/26_models.pretrain.ipynb #eb587a56
 def _say(msg: str):
     "One progress line on stderr, flushed at once (a log file under nohup or a batch system sees it)."
     print(f'pretrain: {msg}', file=sys.stderr, flush=True)
@@ -130,6 +131,7 @@ def _write_log(out: Path, log: list[dict]):
     keys = list(log[0]) if log else []
     atomic_write_text(out/'log.csv', ','.join(keys) + '\n' + ''.join(','.join(f'{r[k]:.6g}' for k in keys) + '\n' for r in log))
 
+# %% ../../nbs/26_models.pretrain.ipynb #39aae2a8
 def pretrain(out: str|Path,             # folder for last.pt, log.csv, args.json
              arch: str='mmdg-tiny-64',  # registered open_clip architecture
              n: int=12000,              # corpus pairs (train split)
