@@ -181,7 +181,6 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                'mmdgpp.config.ReGradConfig': ('config.html#regradconfig', 'mmdgpp/config.py'),
                                'mmdgpp.config.TrainConfig': ('config.html#trainconfig', 'mmdgpp/config.py'),
                                'mmdgpp.config._coerce': ('config.html#_coerce', 'mmdgpp/config.py'),
-                               'mmdgpp.config._legacy_amp': ('config.html#_legacy_amp', 'mmdgpp/config.py'),
                                'mmdgpp.config._set': ('config.html#_set', 'mmdgpp/config.py'),
                                'mmdgpp.config._unique_pairs': ('config.html#_unique_pairs', 'mmdgpp/config.py'),
                                'mmdgpp.config.check_data': ('config.html#check_data', 'mmdgpp/config.py'),

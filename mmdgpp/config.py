@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy, dataclasses, json, math
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import get_type_hints
 import yaml
 from .core import fail, atomic_write_json
 
@@ -239,24 +239,11 @@ def _set(obj, key, value, prefix=''):
 # %% ../nbs/01_config.ipynb #a52d65b0
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 
-def _legacy_amp(d: dict) -> tuple[dict, Any]:
-    "`d` without the retired key train.amp (dotted or nested), and its value (None when absent)."
-    d, amp = dict(d), d.get('train.amp')
-    d.pop('train.amp', None)
-    if isinstance(d.get('train'), dict) and 'amp' in d['train']:
-        d['train'] = dict(d['train']); amp = d['train'].pop('amp')
-    return d, amp
-
 def from_dict(d: dict, base: ExperimentConfig|None=None) -> ExperimentConfig:
     "Build an `ExperimentConfig` from nested and/or dotted keys, starting from `base` (default: the defaults)."
     cfg = copy.deepcopy(base) if base is not None else ExperimentConfig()
     if not isinstance(d, dict): fail(f'a config must be a mapping, got {type(d).__name__}')
-    d, amp = _legacy_amp(d)
     for k, v in d.items(): _set(cfg, k, v)
-    if amp is not None and _coerce('train.amp', bool, amp):    # the retired switch: bf16 autocast on CUDA
-        if cfg.backbone.precision == 'fp16':
-            fail('train.amp=true (bf16, a retired key) conflicts with backbone.precision=fp16; drop train.amp')
-        cfg.backbone.precision = 'bf16'
     if cfg.backbone.precision not in PRECISIONS:
         fail(f'backbone.precision must be one of {", ".join(PRECISIONS)}, got {cfg.backbone.precision!r}')
     check_data(cfg.data)

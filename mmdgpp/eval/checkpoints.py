@@ -130,7 +130,6 @@ _AUTOCAST = dict(bf16=torch.bfloat16, fp16=torch.float16)
 
 def effective_precision(precision: str, device) -> str:
     "The precision a run uses: `backbone.precision` on CUDA (fp32 | bf16 | fp16 autocast); always fp32 elsewhere."
-    if isinstance(precision, bool): precision = 'bf16' if precision else 'fp32'   # the retired amp flag
     if precision not in ('fp32', *_AUTOCAST): fail(f'backbone.precision must be fp32, bf16 or fp16, got {precision!r}')
     return precision if torch.device(device).type == 'cuda' else 'fp32'
 
