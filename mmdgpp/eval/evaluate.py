@@ -104,7 +104,7 @@ def plot_roc(scores, labels, metrics: dict, path: str|Path, title: str=''):
     for (name, m), mk in zip(metrics.items(), 'os^'):
         ax.plot(m['far'], 1 - m['frr'], mk, ms=8, label=f'{name}: HTER {m["hter"]:.3f}')
     ax.set_xlabel('false live rate (spoofs accepted)'); ax.set_ylabel('true live rate')
-    ax.set_title(title, fontsize=9); ax.legend(fontsize=7, loc='lower right', framealpha=0.7)
+    ax.set_title(title, fontsize=9); ax.legend(fontsize=8, loc='lower right', framealpha=0.7)
     fig.tight_layout(); _save(fig, path)
 
 def plot_scores(scores, labels, metrics: dict, path: str|Path, title: str=''):
@@ -119,7 +119,7 @@ def plot_scores(scores, labels, metrics: dict, path: str|Path, title: str=''):
         ax.hist(s[y == lab], bins=bins, histtype='stepfilled', alpha=0.45, color=c, ec=c, label=f'{name} ({(y == lab).sum()})')
     for (name, m), ls in zip(metrics.items(), ['-', '--', ':']):
         ax.axvline(m['threshold'], c='k', ls=ls, lw=1, label=f'{name} ({m["threshold"]:.3f})')
-    ax.legend(fontsize=7); ax.set_xlabel('P(live), video mean'); ax.set_ylabel('videos'); ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8); ax.set_xlabel('P(live), video mean'); ax.set_ylabel('videos'); ax.set_title(title, fontsize=9)
     fig.tight_layout(); _save(fig, path)
 
 # %% ../../nbs/41_eval.evaluate.ipynb #380c1320

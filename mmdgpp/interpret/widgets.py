@@ -124,9 +124,9 @@ def certainty_figure(images: dict,            # {m: (3, H, W)} normalised input 
                 ax.contour(np.asarray(outlines[m], float), levels=[0.5], colors='yellow', linewidths=0.8)
             if m == selected:
                 for sp in ax.spines.values(): sp.set_edgecolor('tab:orange'); sp.set_linewidth(2.5)
-        axs[0, j].set_title(m + ('' if here else ' (missing)'), fontsize=9)
-        axs[1, j].set_title(f'c mean {c.mean():.2f}, min {c.min():.2f}' if here else '', fontsize=8)
-    if title: fig.suptitle(title, fontsize=9)
+        axs[0, j].set_title(m + ('' if here else ' (missing)'), fontsize=10)
+        axs[1, j].set_title(f'c mean {c.mean():.2f}, min {c.min():.2f}' if here else '', fontsize=10)
+    if title: fig.suptitle(title, fontsize=10)
     fig.colorbar(ScalarMappable(Normalize(lo, hi), 'magma'), ax=axs[1].tolist(), fraction=0.03,
                  label='certainty' + (' (stretched)' if stretch else ''))
     return fig
@@ -210,17 +210,17 @@ def regrad_figure(tr: dict, at: int|None=None):
     for s, f in zip(x, tr['fast']):
         if f >= 0: a1.axvspan(s - 0.5, s + 0.5, color=COLOURS.get(mods[f], 'k'), alpha=0.15, lw=0)
     for m in mods: a1.plot(x, tr['momentum'][m], color=COLOURS.get(m), label=f'{m} momentum')
-    a1.set_ylabel('loss momentum'); a1.legend(fontsize=7, ncol=3, title='background: fast modality', title_fontsize=7)
+    a1.set_ylabel('loss momentum'); a1.legend(fontsize=10, ncol=3, title='background: fast modality', title_fontsize=10)
     for p, v in tr['cos'].items(): a2.plot(x, v, label=p)
     cmax = np.nanmax([np.nanmax(np.abs(v)) for v in tr['cos'].values()] + [1e-12])
     a2.set_yscale('symlog', linthresh=max(cmax * 1e-3, 1e-12))    # tiny cosines stay visible next to large ones
-    a2.axhline(0, c='k', lw=0.5); a2.set_ylabel('gradient cosine'); a2.legend(fontsize=7, ncol=3)
+    a2.axhline(0, c='k', lw=0.5); a2.set_ylabel('gradient cosine'); a2.legend(fontsize=10, ncol=3)
     for g, v in tr.get('rel_change', {}).items():
         a4.plot(x, v, color=COLOURS.get(g, 'k'), lw=2 if g == 'all' else 1, label=g)
-    a4.set_ylabel('‖after − before‖ / ‖before‖'); a4.legend(fontsize=7, ncol=4, title='ReGrad vs plain summed gradient', title_fontsize=7)
+    a4.set_ylabel('‖after − before‖ / ‖before‖'); a4.legend(fontsize=10, ncol=4, title='ReGrad vs plain summed gradient', title_fontsize=10)
     a3.plot(x, tr['norm_before'], label='before', c='k'); a3.plot(x, tr['norm_after'], label='after', c='tab:green')
     a3.plot(x, tr['norm_fused'], label='fused loss', c='tab:purple', lw=0.8, ls='--')
-    a3.set_ylabel('gradient norm'); a3.set_xlabel('training step'); a3.legend(fontsize=7, ncol=3)
+    a3.set_ylabel('gradient norm'); a3.set_xlabel('training step'); a3.legend(fontsize=10, ncol=3)
     if at is not None:
         for a in (a1, a2, a3): a.axvline(x[at], c='tab:orange', lw=1.5)
     fig.tight_layout()
