@@ -997,6 +997,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                 'mmdgpp.outputs._wbuffers': ('outputs.html#_wbuffers', 'mmdgpp/outputs.py'),
                                 'mmdgpp.outputs.compact_notebook': ('outputs.html#compact_notebook', 'mmdgpp/outputs.py'),
                                 'mmdgpp.outputs.compact_png': ('outputs.html#compact_png', 'mmdgpp/outputs.py'),
+                                'mmdgpp.outputs.faithful': ('outputs.html#faithful', 'mmdgpp/outputs.py'),
                                 'mmdgpp.outputs.freeze_widgets': ('outputs.html#freeze_widgets', 'mmdgpp/outputs.py'),
                                 'mmdgpp.outputs.widget_frame': ('outputs.html#widget_frame', 'mmdgpp/outputs.py')},
             'mmdgpp.registry': { 'mmdgpp.registry.Registry': ('registry.html#registry', 'mmdgpp/registry.py'),
