@@ -128,6 +128,7 @@ def _setting_stats(rows, metric, B, rng):
         out[(r['variant'], int(r['seed']))] = (float(point), boot_stat(metric, live, spoof, cl, cs, thr))
     return out
 
+# %% ../../nbs/64_ablate.summary.ipynb #288f4a2b
 def _seed_mean(stats, seeds, draw):
     "Point: mean over `seeds`; resampled: mean over the seeds drawn by `draw` ((B, >= S) uniforms), per resample."
     pts = np.array([stats[s][0] for s in seeds]); bs = np.stack([stats[s][1] for s in seeds])   # (S,), (S, B)
@@ -140,6 +141,7 @@ def _rng_at(state) -> np.random.Generator:
     g = np.random.default_rng(); g.bit_generator.state = state
     return g
 
+# %% ../../nbs/64_ablate.summary.ipynb #d4bcb6a9
 def bootstrap_summary(long: 'pd.DataFrame',        # load_results's table (with the run folders)
                       metric: str = 'hter_val_eer', # hter_val_eer | hter | auc
                       ref: str|None = None,         # reference variant of the paired differences (None: none)

@@ -104,6 +104,7 @@ def npz_modalities(z,                      # an open npz (`np.load`) or a dict o
         out[m] = to_unit_hwc(z[k], f'{what}[{k}]')
     return out
 
+# %% ../../nbs/11_data.datasets.ipynb #61de34db
 def _is_file(p: Path, where: str) -> bool:
     try: return p.is_file()
     except (OSError, ValueError) as e: fail(f'{where}: cannot use path {shown_path(p)}: {getattr(e, "strerror", None) or e}')

@@ -194,6 +194,7 @@ def format_results(r: dict) -> str:
                     f'{_pct(m["acer"]):>7s} {_pct(m["apcer"]):>7s} {_pct(m["bpcer"]):>7s} {_pct(m["tpr_at_fpr1"]):>9s}')
     return '\n'.join([head, *rows])
 
+# %% ../../nbs/41_eval.evaluate.ipynb #cd97f39c
 def write_scores(path: str|Path, test: dict) -> Path:
     "Video-level test scores as CSV (video, label, attack, score), atomically: the material of paired comparisons."
     vs, vy, va, ids = video_scores(test['scores'], test['labels'], test['videos'], test['attacks'])
@@ -203,6 +204,7 @@ def write_scores(path: str|Path, test: dict) -> Path:
     atomic_write_text(path, buf.getvalue())
     return Path(path)
 
+# %% ../../nbs/41_eval.evaluate.ipynb #e2866388
 def eval_config(cfg: ExperimentConfig, protocol: str|None=None, target: str|None=None, missing: str|None=None,
                 protocols: dict|None=None) -> ExperimentConfig:
     "`cfg` with the evaluation task; missing modalities on a run of an all-modality protocol mean its Protocol 2 twin."
@@ -216,6 +218,7 @@ def eval_config(cfg: ExperimentConfig, protocol: str|None=None, target: str|None
     if protocol not in (None, cfg.data.protocol) and missing is None: ecfg.data.missing = ''
     return ecfg
 
+# %% ../../nbs/41_eval.evaluate.ipynb #15172a36
 def evaluate(source: str|Path,                  # a run folder or a checkpoint file
              protocol: str|None=None,           # evaluation task (default: the run's own)
              target: str|None=None,

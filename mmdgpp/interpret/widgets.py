@@ -40,12 +40,14 @@ class UncertaintyMaps:
             out.append(layer)
         return out
 
+# %% ../../nbs/51_interpret.widgets.ipynb #9116fe31
 def _query_heads(adapter) -> tuple:
     "(partner-query module, own-query module or None) of a U-Adapter / U-Adapter++."
     qp = getattr(adapter, 'q_partner', None) or getattr(adapter, 'query', None)
     if qp is None: fail(f'{type(adapter).__name__} has no query module (q_partner / query): not a U-Adapter')
     return qp, getattr(adapter, 'q_own', None)
 
+# %% ../../nbs/51_interpret.widgets.ipynb #02cac67f
 @torch.no_grad()
 def uncertainty_maps(model: nn.Module,   # a model with U-Adapters or U-Adapter++s
                      batch: dict,        # rgb, depth, ir, present

@@ -73,6 +73,7 @@ def quickstart(device: str|None=None,          # auto | cpu | cuda | cuda:N (def
     with torch_threads(threads, dev) as n:
         return _quickstart(cfgs, task, dev, out, t0, progress, say, verbose, threads, n)
 
+# %% ../../nbs/32_train.quickstart.ipynb #7db42d8f
 def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose, threads, n_threads) -> dict:
     models, cfg = list(cfgs), cfgs['mmdgpp']
     say(f'mmdgpp quickstart: Protocol 1, sources {", ".join(task.sources)} -> unseen target {", ".join(task.targets)} '
@@ -103,6 +104,7 @@ def _quickstart(cfgs, task, dev, out, t0, progress, say, verbose, threads, n_thr
     say(format_quickstart(report, out))
     return report
 
+# %% ../../nbs/32_train.quickstart.ipynb #bfe3bb8d
 def _ci(c): return f'[{100 * c[0]:5.1f}, {100 * c[1]:5.1f}]' if c else ''
 
 def format_quickstart(report: dict, out: Path) -> str:

@@ -228,6 +228,7 @@ def train(cfg: ExperimentConfig,          # the experiment
     finally:
         if started: torch.distributed.destroy_process_group()
 
+# %% ../../nbs/31_train.trainer.ipynb #17c375b2
 def _train(cfg, out_dir, resume, build, progress, verbose, on_step, device, rank, world) -> Path:
     main = rank == 0
     progress = (sys.stderr.isatty() if progress is None else progress) and main

@@ -48,6 +48,7 @@ def _vjp_state(self: PerLossGradients) -> dict:
                                           note='', times={'sequential': [], 'batched': []})
     return st
 
+# %% ../../nbs/36_train.vjp.ipynb #4ce26273
 @patch
 def _vjp_batched(self: PerLossGradients, targets: list, retain: bool=False) -> list:
     "All per-loss gradients in one batched backward: the stacked losses against the rows of an identity."
@@ -60,6 +61,7 @@ def _vjp_batched(self: PerLossGradients, targets: list, retain: bool=False) -> l
     got = {row: tuple(None if g is None else g[k] for g in gb) for k, (row, _) in enumerate(live)}
     return [(row, got.get(row, (None,) * n)) for row, _ in targets]
 
+# %% ../../nbs/36_train.vjp.ipynb #3845ccc7
 @patch
 def _vjp_try_batched(self: PerLossGradients, targets: list):
     "The batched gradients, or None (with the reason recorded) when an operation of the graph cannot be batched."
@@ -75,6 +77,7 @@ def _vjp_try_batched(self: PerLossGradients, targets: list):
     if slow: st['note'] = f'batched per-loss gradients use a slow fallback: {slow[0]}'
     return rows
 
+# %% ../../nbs/36_train.vjp.ipynb #f58477a9
 @patch
 def _vjp_decide(self: PerLossGradients, targets: list) -> list:
     "'batched' on its first step (falls back to sequential on failure); 'auto': alternate and time both, then keep the faster."
@@ -99,6 +102,7 @@ def _vjp_decide(self: PerLossGradients, targets: list) -> list:
                       f'(median of {AUTO_TRIALS} steps each); using {st["used"]}' + (f'; {st["note"]}' if st['note'] else ''))
     return rows
 
+# %% ../../nbs/36_train.vjp.ipynb #6bba42b6
 @patch
 def vjp_report(self: PerLossGradients) -> dict:
     "The per-loss gradient mode for a run's log: asked for, used (None while 'auto' is still timing) and why."
