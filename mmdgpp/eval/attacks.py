@@ -86,13 +86,13 @@ def plot_apcer(metrics: dict, path: str|Path, title: str=''):
     "Grouped bars: APCER per attack category at each threshold mode, the worst case marked."
     from matplotlib.figure import Figure   # lazy: 0.25 s at import (measured, -X importtime); only the figure needs it
     cats = sorted({a for m in metrics.values() for a in m['apcer_per_attack']})
-    fig = Figure(figsize=(max(4.5, 0.9 * len(cats) + 2), 3.4), dpi=110); ax = fig.subplots()
+    fig = Figure(figsize=(min(7.2, max(4.5, 0.9 * len(cats) + 2)), 3.4), dpi=110); ax = fig.subplots()   # <= 792 px: a docs column shows it unscaled
     w = 0.8 / max(len(metrics), 1)
     for j, (name, m) in enumerate(metrics.items()):
         x = np.arange(len(cats)) + (j - (len(metrics) - 1) / 2) * w
         ax.bar(x, [100 * m['apcer_per_attack'].get(c, np.nan) for c in cats], w,
                label=f'{name} (worst {100 * m["apcer"]:.1f}: {m["worst_attack"]})')
     ax.set_xticks(np.arange(len(cats)), cats, rotation=30, ha='right', fontsize=8)
-    ax.set_ylabel('APCER %'); ax.set_ylim(0, 105); ax.legend(fontsize=7); ax.set_title(title, fontsize=9)
+    ax.set_ylabel('APCER %'); ax.set_ylim(0, 105); ax.legend(fontsize=8); ax.set_title(title, fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp: fig.savefig(tmp, format='png')
